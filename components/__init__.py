@@ -1,0 +1,1 @@
+"""Pulumi components of the platform, one per file; see components/README.md."""

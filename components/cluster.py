@@ -1,0 +1,199 @@
+"""The EKS control plane: IAM role, KMS key, log group, cluster, access entries, Kubernetes provider.
+
+Comes after the network; node groups, Fargate profiles and every add-on come after it and receive
+its ``handle``. Built from pulumi-aws resources (not pulumi-eks) so tests and policies see each one.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from components.common import (
+    IrsaFacts,
+    child_opts,
+    managed_policy_arn,
+    partition_of,
+    policy_document,
+    service_trust,
+    statement,
+)
+from components.handle import AwsFacts, ClusterHandle
+from settings.aws import ClusterSettings
+
+TYPE = "platform:eks:Cluster"
+ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
+VIEW_POLICY = "AmazonEKSViewPolicy"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClusterArgs:
+    cluster_name: str
+    region: str
+    config: ClusterSettings
+    vpc_id: pulumi.Input[str]
+    subnet_ids: list[pulumi.Input[str]]
+    """Private subnets for the control plane's ENIs."""
+    az_count: int
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def kubeconfig(name: str, endpoint: str, ca_data: str, region: str) -> str:
+    """A kubeconfig that authenticates with `aws eks get-token` (AWS CLI v2 on the PATH)."""
+    return json.dumps({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": name, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}],
+        "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+        "current-context": name,
+        "users": [{"name": name, "user": {"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "command": "aws",
+            "args": ["--region", region, "eks", "get-token", "--cluster-name", name, "--output", "json"],
+            "interactiveMode": "Never",
+        }}}],
+    })
+
+
+class EksCluster(pulumi.ComponentResource):
+    cluster: aws.eks.Cluster
+    kms_key: aws.kms.Key
+    log_group: aws.cloudwatch.LogGroup
+    kubeconfig: pulumi.Output[str]
+    provider: k8s.Provider
+
+    def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(TYPE, name, None, opts)
+        cfg, cluster_name = args.config, args.cluster_name
+        partition = partition_of(args.region)
+        self._args = args
+        account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+
+        role = aws.iam.Role(f"{name}-role", assume_role_policy=service_trust(
+            "eks.amazonaws.com", actions=["sts:AssumeRole", "sts:TagSession"]), tags=args.tags, opts=child_opts(self))
+        aws.iam.RolePolicyAttachment(f"{name}-cluster-policy", role=role.name,
+                                     policy_arn=managed_policy_arn(partition, "AmazonEKSClusterPolicy"),
+                                     opts=child_opts(self))
+
+        self.kms_key = aws.kms.Key(
+            f"{name}-secrets", description=f"EKS secrets envelope encryption and control-plane logs for {cluster_name}",
+            enable_key_rotation=True, deletion_window_in_days=cfg.kms_key_deletion_window_days,
+            policy=self._key_policy(account_id, partition), tags=args.tags, opts=child_opts(self))
+        aws.kms.Alias(f"{name}-secrets", name=f"alias/eks/{cluster_name}", target_key_id=self.kms_key.key_id,
+                      opts=child_opts(self))
+
+        # EKS writes to /aws/eks/<name>/cluster; creating it first gives it our retention and key
+        # instead of EKS creating one that never expires.
+        self.log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs", name=f"/aws/eks/{cluster_name}/cluster", retention_in_days=cfg.log_retention_days,
+            kms_key_id=self.kms_key.arn, tags=args.tags, opts=child_opts(self))
+
+        self.cluster = aws.eks.Cluster(
+            f"{name}-eks",
+            name=cluster_name,
+            version=cfg.version,
+            role_arn=role.arn,
+            vpc_config=aws.eks.ClusterVpcConfigArgs(
+                subnet_ids=args.subnet_ids,
+                endpoint_private_access=True,
+                endpoint_public_access=cfg.endpoint_public_access,
+                public_access_cidrs=cfg.public_access_cidrs or None,
+            ),
+            kubernetes_network_config=aws.eks.ClusterKubernetesNetworkConfigArgs(
+                service_ipv4_cidr=cfg.service_ipv4_cidr, ip_family="ipv4"),
+            encryption_config=aws.eks.ClusterEncryptionConfigArgs(
+                provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=self.kms_key.arn), resources=["secrets"]),
+            enabled_cluster_log_types=list(cfg.log_types),
+            access_config=aws.eks.ClusterAccessConfigArgs(
+                authentication_mode="API",
+                bootstrap_cluster_creator_admin_permissions=cfg.cluster_creator_admin),
+            upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type="STANDARD"),
+            # vpc-cni, kube-proxy and CoreDNS come as managed add-ons with pinned versions instead
+            # (components/eks_addons.py), so EKS does not install unmanaged copies first.
+            bootstrap_self_managed_addons=False,
+            deletion_protection=cfg.deletion_protection,
+            tags=args.tags,
+            opts=child_opts(self, pulumi.ResourceOptions(
+                # the log group must exist before EKS starts logging (not carried by a value)
+                depends_on=[self.log_group],
+                # EKS control planes take 10-16 min and sometimes over 20 (reference/costs-timings-security.md A1)
+                custom_timeouts=pulumi.CustomTimeouts(create="40m", update="80m", delete="30m"))),
+        )
+
+        # Karpenter finds the security groups to give its nodes by this tag.
+        aws.ec2.Tag(f"{name}-cluster-sg-discovery", resource_id=self.cluster.vpc_config.cluster_security_group_id,
+                    key="karpenter.sh/discovery", value=cluster_name, opts=child_opts(self))
+
+        access = self._access_entries(name, cfg, partition)
+
+        oidc = None
+        if cfg.irsa:
+            issuer = self.cluster.identities[0].oidcs[0].issuer
+            provider = aws.iam.OpenIdConnectProvider(f"{name}-oidc", url=issuer, client_id_lists=["sts.amazonaws.com"],
+                                                     tags=args.tags, opts=child_opts(self))
+            oidc = IrsaFacts(provider_arn=provider.arn, issuer=issuer.apply(lambda u: u.removeprefix("https://")))
+
+        self.kubeconfig = pulumi.Output.all(self.cluster.name, self.cluster.endpoint,
+                                            self.cluster.certificate_authority.data).apply(
+            lambda a: kubeconfig(a[0], a[1], a[2], args.region))
+        self.provider = k8s.Provider(
+            f"{name}-k8s", kubeconfig=self.kubeconfig,
+            # Kubernetes objects may only be sent once the deployer and admins have their access entries.
+            opts=child_opts(self, pulumi.ResourceOptions(depends_on=access)))
+
+        self.aws_facts = AwsFacts(
+            region=args.region, partition=partition, account_id=account_id, cluster_arn=self.cluster.arn,
+            vpc_id=pulumi.Output.from_input(args.vpc_id), private_subnet_ids=[pulumi.Output.from_input(s) for s in args.subnet_ids],
+            cluster_security_group_id=self.cluster.vpc_config.cluster_security_group_id,
+            node_role_arn=None, oidc=oidc, tags=dict(args.tags))
+        self.register_outputs({
+            "name": self.cluster.name,
+            "arn": self.cluster.arn,
+            "endpoint": self.cluster.endpoint,
+            "kubeconfig": self.kubeconfig,
+            "kms_key_arn": self.kms_key.arn,
+            "log_group": self.log_group.name,
+        })
+
+    def handle(self, node_role_arn: pulumi.Output[str] | None = None) -> ClusterHandle:
+        """The add-on contract; ``node_role_arn`` is the managed node groups' role, once it exists."""
+        facts = self.aws_facts
+        if node_role_arn is not None:
+            facts = AwsFacts(**{**facts.__dict__, "node_role_arn": node_role_arn})
+        return ClusterHandle(physical_name=self._args.cluster_name, name=self.cluster.name,
+                             version=self._args.config.version, endpoint=self.cluster.endpoint,
+                             provider=self.provider, aws=facts, az_count=self._args.az_count)
+
+    def _key_policy(self, account_id: pulumi.Output[str], partition: str) -> pulumi.Output[str]:
+        region = self._args.region
+        root = pulumi.Output.concat("arn:", partition, ":iam::", account_id, ":root")
+        log_group_arn = pulumi.Output.concat("arn:", partition, ":logs:", region, ":", account_id,
+                                             ":log-group:/aws/eks/", self._args.cluster_name, "/cluster")
+        return policy_document(
+            statement("AccountAdministers", ["kms:*"], "*", principal={"AWS": root}),
+            # CloudWatch Logs may use the key only for this cluster's log group
+            # (CloudWatch Logs user guide, encrypt-log-data-kms: the kms:EncryptionContext condition).
+            statement("CloudWatchLogsForControlPlaneLogs",
+                      ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                      "*", principal={"Service": f"logs.{region}.amazonaws.com"},
+                      condition={"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group_arn}}),
+        )
+
+    def _access_entries(self, name: str, cfg: ClusterSettings, partition: str) -> list[pulumi.Resource]:
+        made: list[pulumi.Resource] = []
+        grants = [(arn, ADMIN_POLICY) for arn in cfg.admin_principal_arns]
+        grants += [(arn, VIEW_POLICY) for arn in cfg.viewer_principal_arns]
+        for i, (arn, policy) in enumerate(grants):
+            kind = "admin" if policy == ADMIN_POLICY else "viewer"
+            entry = aws.eks.AccessEntry(f"{name}-{kind}-{i}", cluster_name=self.cluster.name, principal_arn=arn,
+                                        type="STANDARD", tags=self._args.tags, opts=child_opts(self))
+            assoc = aws.eks.AccessPolicyAssociation(
+                f"{name}-{kind}-{i}", cluster_name=self.cluster.name, principal_arn=entry.principal_arn,
+                policy_arn=f"arn:{partition}:eks::aws:cluster-access-policy/{policy}",
+                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"), opts=child_opts(self))
+            made += [entry, assoc]
+        return made

@@ -1,0 +1,136 @@
+"""Helpers every component shares: child options, tags, IAM documents, workload identity.
+
+Nothing here runs at import time; ``workload_identity`` creates resources only when a component
+calls it, parented to that component.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pulumi
+import pulumi_aws as aws
+
+from settings.base import PROJECT
+
+IdentityMode = Literal["pod-identity", "irsa"]
+
+
+def child_opts(parent: pulumi.Resource, extra: pulumi.ResourceOptions | None = None) -> pulumi.ResourceOptions:
+    """Options for a component's child: parented to the component whatever ``extra`` says."""
+    return pulumi.ResourceOptions.merge(extra or pulumi.ResourceOptions(), pulumi.ResourceOptions(parent=parent))
+
+
+def platform_tags(stack: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The tags on every AWS resource: project, stack, managed-by, then the stack's own tags."""
+    return {"Project": PROJECT, "Stack": stack, "ManagedBy": "pulumi", **dict(extra or {})}
+
+
+def partition_of(region: str) -> str:
+    """The AWS partition of a region (ARNs differ in China and GovCloud)."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def managed_policy_arn(partition: str, name: str) -> str:
+    return f"arn:{partition}:iam::aws:policy/{name}"
+
+
+def statement(sid: str, actions: Sequence[str], resources: Any = "*", effect: str = "Allow",
+              condition: Mapping[str, Any] | None = None, principal: Mapping[str, Any] | None = None) -> dict:
+    stmt: dict[str, Any] = {"Sid": sid, "Effect": effect}
+    if principal is not None:
+        stmt["Principal"] = principal
+    stmt["Action"] = list(actions) if len(actions) > 1 else actions[0]
+    stmt["Resource"] = resources
+    if condition:
+        stmt["Condition"] = dict(condition)
+    return stmt
+
+
+def policy_document(*statements: dict) -> pulumi.Output[str]:
+    """A policy document as JSON; statements may hold Outputs (ARNs, names)."""
+    return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def service_trust(*services: str, actions: Sequence[str] = ("sts:AssumeRole",),
+                  condition: Mapping[str, Any] | None = None) -> pulumi.Output[str]:
+    """A role trust policy for AWS service principals."""
+    principal = {"Service": services[0] if len(services) == 1 else list(services)}
+    return trust_document(statement("Trust", actions, principal=principal, condition=condition))
+
+
+def trust_document(*statements: dict) -> pulumi.Output[str]:
+    """A trust policy: like ``policy_document`` but without Resource elements, which trust policies refuse."""
+    return pulumi.Output.json_dumps(
+        {"Version": "2012-10-17", "Statement": [{k: v for k, v in s.items() if k != "Resource"} for s in statements]}
+    )
+
+
+def pod_identity_trust() -> pulumi.Output[str]:
+    # EKS Pod Identity: principal pods.eks.amazonaws.com with AssumeRole and TagSession
+    # (EKS user guide, pod-id-role; ../shared/reference/addons.md section 1.4).
+    return trust_document(statement("EksPodIdentity", ["sts:AssumeRole", "sts:TagSession"],
+                                    principal={"Service": "pods.eks.amazonaws.com"}))
+
+
+@dataclass(frozen=True, kw_only=True)
+class IrsaFacts:
+    """The cluster's IAM OIDC provider, for IRSA trust policies."""
+
+    provider_arn: pulumi.Output[str]
+    issuer: pulumi.Output[str]  # without the https:// prefix
+
+
+def irsa_trust(oidc: IrsaFacts, namespace: str, service_account: str) -> pulumi.Output[str]:
+    sub = f"system:serviceaccount:{namespace}:{service_account}"
+    condition = pulumi.Output.all(oidc.issuer).apply(
+        lambda a: {"StringEquals": {f"{a[0]}:sub": sub, f"{a[0]}:aud": "sts.amazonaws.com"}}
+    )
+    return trust_document(statement("Irsa", ["sts:AssumeRoleWithWebIdentity"],
+                                    principal={"Federated": oidc.provider_arn}, condition=condition))
+
+
+@dataclass(frozen=True)
+class WorkloadIdentity:
+    role: aws.iam.Role
+    association: aws.eks.PodIdentityAssociation | None
+
+    @property
+    def service_account_annotations(self) -> dict[str, pulumi.Output[str]]:
+        """Annotations the chart's ServiceAccount needs (only IRSA needs any)."""
+        if self.association is not None:
+            return {}
+        return {"eks.amazonaws.com/role-arn": self.role.arn}
+
+
+def workload_identity(name: str, parent: pulumi.Resource, *, cluster_name: pulumi.Input[str],
+                      namespace: str, service_account: str, mode: IdentityMode,
+                      oidc: IrsaFacts | None, policy_arns: Mapping[str, pulumi.Input[str]],
+                      tags: Mapping[str, str], opts: pulumi.ResourceOptions | None = None) -> WorkloadIdentity:
+    """An IAM role for one Kubernetes service account: Pod Identity (default) or IRSA.
+
+    ``policy_arns`` maps a short logical key to a policy ARN to attach.
+    """
+    if mode == "irsa" and oidc is None:
+        raise ValueError(f"{name}: IRSA needs the cluster's OIDC provider (cluster.irsa: true)")
+    trust = pod_identity_trust() if mode == "pod-identity" else irsa_trust(oidc, namespace, service_account)  # type: ignore[arg-type]
+    role = aws.iam.Role(f"{name}-role", assume_role_policy=trust, tags=dict(tags), opts=child_opts(parent, opts))
+    for key, arn in policy_arns.items():
+        aws.iam.RolePolicyAttachment(f"{name}-{key}", role=role.name, policy_arn=arn, opts=child_opts(parent, opts))
+    association = None
+    if mode == "pod-identity":
+        association = aws.eks.PodIdentityAssociation(
+            f"{name}-pod-identity", cluster_name=cluster_name, namespace=namespace,
+            service_account=service_account, role_arn=role.arn, tags=dict(tags), opts=child_opts(parent, opts))
+    return WorkloadIdentity(role=role, association=association)
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)

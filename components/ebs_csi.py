@@ -1,0 +1,65 @@
+"""The EBS CSI driver (EKS add-on) with its Pod Identity role, and a default encrypted gp3 StorageClass.
+
+Comes after compute: the controller needs nodes. EKS >= 1.30 has no default StorageClass, and
+Prometheus, Grafana and Alertmanager volumes need one (reference/addons.md section 6).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+import versions
+from components.common import IdentityMode, child_opts, managed_policy_arn, workload_identity
+from components.handle import ClusterHandle
+
+TYPE = "platform:storage:EbsCsiDriver"
+NAMESPACE, SERVICE_ACCOUNT = "kube-system", "ebs-csi-controller-sa"
+STORAGE_CLASS = "gp3"
+
+
+@dataclass(frozen=True, kw_only=True)
+class EbsCsiArgs:
+    cluster: ClusterHandle
+    identity: IdentityMode = "pod-identity"
+
+
+class EbsCsiDriver(pulumi.ComponentResource):
+    addon: aws.eks.Addon
+    storage_class: k8s.storage.v1.StorageClass
+
+    def __init__(self, name: str, args: EbsCsiArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(TYPE, name, None, opts)
+        cluster = args.cluster
+        facts = cluster.aws
+        if facts is None:
+            raise ValueError("the EBS CSI driver is AWS-only; the cluster handle has no AWS facts")
+        identity = workload_identity(
+            name, self, cluster_name=cluster.name, namespace=NAMESPACE, service_account=SERVICE_ACCOUNT,
+            mode=args.identity, oidc=facts.oidc, tags=facts.tags,
+            policy_arns={"policy": managed_policy_arn(facts.partition, "service-role/AmazonEBSCSIDriverPolicy")})
+        # IRSA hands the role to the add-on; Pod Identity goes through the association.
+        role_arn = identity.role.arn if identity.association is None else None
+        self.addon = aws.eks.Addon(
+            f"{name}-addon", cluster_name=cluster.name, addon_name="aws-ebs-csi-driver",
+            addon_version=versions.EKS_ADDONS[cluster.version]["aws-ebs-csi-driver"],
+            service_account_role_arn=role_arn,
+            resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE", tags=facts.tags,
+            opts=child_opts(self, pulumi.ResourceOptions(
+                # the controller must find its Pod Identity association when it starts
+                depends_on=[identity.association] if identity.association is not None else [],
+                custom_timeouts=pulumi.CustomTimeouts(create="30m", update="30m"))))
+        self.storage_class = k8s.storage.v1.StorageClass(
+            f"{name}-gp3",
+            metadata={"name": STORAGE_CLASS, "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+            provisioner="ebs.csi.aws.com",
+            parameters={"type": "gp3", "encrypted": "true", "csi.storage.k8s.io/fstype": "ext4"},
+            volume_binding_mode="WaitForFirstConsumer",
+            allow_volume_expansion=True,
+            reclaim_policy="Delete",
+            opts=child_opts(self, cluster.k8s_opts()))
+        self.register_outputs({"addon_version": self.addon.addon_version, "role_arn": identity.role.arn,
+                               "storage_class": STORAGE_CLASS})

@@ -1,0 +1,64 @@
+"""Fargate profiles with their pod execution role, created strictly one after another.
+
+Comes after the control plane. EKS allows only one profile in CREATING per cluster
+(ResourceInUseException; aws-cdk #6084, reference A1), so each profile depends on the previous.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from components.common import child_opts, managed_policy_arn, service_trust
+from settings.aws import FargateProfileSettings
+
+TYPE = "platform:compute:FargateProfiles"
+
+
+@dataclass(frozen=True, kw_only=True)
+class FargateArgs:
+    cluster_name: pulumi.Input[str]
+    cluster_arn: pulumi.Input[str]
+    region: str
+    partition: str
+    account_id: pulumi.Input[str]
+    subnet_ids: list[pulumi.Input[str]]
+    """Private subnets only: Fargate refuses public ones."""
+    profiles: list[FargateProfileSettings]
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class FargateProfiles(pulumi.ComponentResource):
+    role: aws.iam.Role
+    profiles: list[aws.eks.FargateProfile]
+
+    def __init__(self, name: str, args: FargateArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(TYPE, name, None, opts)
+        # Only Fargate profiles of this account and cluster may use the role (confused-deputy guard;
+        # EKS user guide, pod-execution-role).
+        source = pulumi.Output.concat("arn:", args.partition, ":eks:", args.region, ":", args.account_id,
+                                      ":fargateprofile/", args.cluster_name, "/*")
+        self.role = aws.iam.Role(f"{name}-pod-execution", assume_role_policy=service_trust(
+            "eks-fargate-pods.amazonaws.com", condition={"ArnLike": {"aws:SourceArn": source}}),
+            tags=args.tags, opts=child_opts(self))
+        attachment = aws.iam.RolePolicyAttachment(
+            f"{name}-pod-execution", role=self.role.name,
+            policy_arn=managed_policy_arn(args.partition, "AmazonEKSFargatePodExecutionRolePolicy"),
+            opts=child_opts(self))
+        self.profiles = []
+        previous: pulumi.Resource = attachment
+        for profile in args.profiles:
+            created = aws.eks.FargateProfile(
+                f"{name}-{profile.name}", cluster_name=args.cluster_name, fargate_profile_name=profile.name,
+                pod_execution_role_arn=self.role.arn, subnet_ids=args.subnet_ids,
+                selectors=[aws.eks.FargateProfileSelectorArgs(namespace=s.namespace, labels=s.labels or None)
+                           for s in profile.selectors],
+                tags=args.tags,
+                # one profile in CREATING at a time: wait for the previous one
+                opts=child_opts(self, pulumi.ResourceOptions(depends_on=[previous])))
+            self.profiles.append(created)
+            previous = created
+        self.register_outputs({"role_arn": self.role.arn,
+                               "profiles": [p.fargate_profile_name for p in self.profiles]})

@@ -1,0 +1,225 @@
+"""Recording mocks: what the engine would be told, kept for assertions and reports."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+ACCOUNT_ID = "123456789012"
+REGION = "us-east-1"
+AZS = [f"{REGION}{c}" for c in "abcdef"]
+
+
+@dataclass
+class Recorded:
+    """One registered resource or component."""
+
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    parent: str
+    dependencies: list[str]
+    provider: str
+    inputs: dict[str, Any]
+    outputs: dict[str, Any] = field(default_factory=dict)
+    delete_before_replace: bool = False
+    ignore_changes: list[str] = field(default_factory=list)
+
+    @property
+    def parent_type(self) -> str:
+        return _type_of(self.parent)
+
+
+def _type_of(urn: str) -> str:
+    if not urn:
+        return ""
+    return urn.split("::")[2].split("$")[-1]
+
+
+def _name_of(urn: str) -> str:
+    return urn.split("::")[-1] if urn else ""
+
+
+class Recording:
+    """Everything one evaluation registered, in registration order."""
+
+    def __init__(self) -> None:
+        self.resources: list[Recorded] = []
+        self.exports: dict[str, Any] = {}
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def __iter__(self) -> Iterator[Recorded]:
+        return iter(self.resources)
+
+    def __len__(self) -> int:
+        return len(self.resources)
+
+    def of_type(self, type_: str) -> list[Recorded]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str, name: str | None = None) -> Recorded:
+        found = [r for r in self.of_type(type_) if name is None or r.name == name]
+        if len(found) != 1:
+            names = [r.name for r in self.of_type(type_)]
+            raise AssertionError(f"expected one {type_} named {name!r}, found {len(found)} among {names}")
+        return found[0]
+
+    def named(self, name: str) -> Recorded:
+        found = [r for r in self.resources if r.name == name]
+        if len(found) != 1:
+            raise AssertionError(f"expected one resource named {name!r}, found {len(found)}")
+        return found[0]
+
+    def by_urn(self, urn: str) -> Recorded:
+        for r in self.resources:
+            if r.urn == urn:
+                return r
+        raise KeyError(urn)
+
+    def children(self, parent: Recorded) -> list[Recorded]:
+        return [r for r in self.resources if r.parent == parent.urn]
+
+    def depends_on(self, res: Recorded, other: Recorded) -> bool:
+        """True if ``res`` waits for ``other``: directly, or through a component ``res`` depends on."""
+        seen: set[str] = set()
+        todo = list(res.dependencies)
+        while todo:
+            urn = todo.pop()
+            if urn in seen:
+                continue
+            seen.add(urn)
+            if urn == other.urn:
+                return True
+            dep = next((r for r in self.resources if r.urn == urn), None)
+            if dep is not None and not dep.custom:
+                # depending on a component means depending on all of its children
+                todo.extend(c.urn for c in self.children(dep))
+        return False
+
+
+class PlatformMocks(pulumi.runtime.Mocks):
+    """Plausible outputs for the resources and invokes the platform uses."""
+
+    def __init__(self, recording: Recording) -> None:
+        self.recording = recording
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        outputs = dict(args.inputs)
+        typ, name = args.typ, args.name
+        physical = outputs.get("name") or name
+        service = typ.split(":")[1].split("/")[0] if typ.startswith("aws:") else ""
+        if typ.startswith("aws:"):
+            outputs.setdefault("arn", f"arn:aws:{service}:{REGION}:{ACCOUNT_ID}:{physical}")
+            outputs.setdefault("tagsAll", outputs.get("tags", {}))
+        if typ == "aws:iam/role:Role":
+            outputs["arn"] = f"arn:aws:iam::{ACCOUNT_ID}:role/{physical}"
+            outputs.setdefault("name", physical)
+        elif typ == "aws:iam/policy:Policy":
+            outputs["arn"] = f"arn:aws:iam::{ACCOUNT_ID}:policy/{physical}"
+        elif typ == "aws:eks/cluster:Cluster":
+            outputs.update(
+                endpoint=f"https://{physical}.gr7.{REGION}.eks.amazonaws.com",
+                certificateAuthority={"data": "bW9jay1jYQ=="},
+                identities=[{"oidcs": [{"issuer": f"https://oidc.eks.{REGION}.amazonaws.com/id/MOCK"}]}],
+                vpcConfig={**outputs.get("vpcConfig", {}), "clusterSecurityGroupId": "sg-0c1u5ter0000000000"},
+                status="ACTIVE",
+            )
+        elif typ == "aws:sqs/queue:Queue":
+            outputs.setdefault("name", physical)
+            outputs["arn"] = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{outputs['name']}"
+            outputs["url"] = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT_ID}/{outputs['name']}"
+        elif typ == "aws:ec2/launchTemplate:LaunchTemplate":
+            outputs["latestVersion"] = 1
+        elif typ == "aws:kms/key:Key":
+            outputs["keyId"] = f"{name}-key-id"
+            outputs["arn"] = f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/{name}-key-id"
+        elif typ == "aws:eks/nodeGroup:NodeGroup":
+            outputs["resources"] = [{"autoscalingGroups": [{"name": f"eks-{name}-asg"}]}]
+        elif typ == "aws:cloudwatch/logGroup:LogGroup":
+            outputs["arn"] = f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{physical}"
+        elif typ == "kubernetes:helm.sh/v3:Release":
+            outputs["status"] = {"status": "deployed", "name": outputs.get("name", name)}
+        return f"{name}-id", outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        self.recording.calls.append((args.token, dict(args.args)))
+        token = args.token
+        if token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/mock", "userId": "MOCK",
+                    "id": ACCOUNT_ID}
+        if token == "aws:index/getPartition:getPartition":
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
+        if token == "aws:index/getRegion:getRegion":
+            return {"name": REGION, "region": REGION, "id": REGION}
+        if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            return {"names": AZS, "zoneIds": [f"use1-az{i}" for i in range(1, 7)], "id": REGION}
+        if token == "aws:ec2/getVpc:getVpc":
+            return {"id": args.args.get("id"), "cidrBlock": "10.99.0.0/16"}
+        return {}
+
+
+class _RecordingMonitor(pulumi_mocks.MockMonitor):
+    def __init__(self, mocks: PlatformMocks, recording: Recording) -> None:
+        super().__init__(mocks)
+        self.recording = recording
+
+    def RegisterResource(self, request):  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            state = self.resources[response.urn].state
+            self.recording.resources.append(
+                Recorded(
+                    urn=response.urn,
+                    type=request.type,
+                    name=request.name,
+                    custom=request.custom,
+                    parent=request.parent,
+                    dependencies=list(request.dependencies),
+                    provider=request.provider,
+                    inputs=_plain(pulumi.runtime.rpc.deserialize_properties(request.object)),
+                    outputs=_plain(state),
+                    delete_before_replace=request.deleteBeforeReplace,
+                    ignore_changes=list(request.ignoreChanges),
+                )
+            )
+        return response
+
+
+def _plain(value: Any) -> Any:
+    """Deserialized properties with secrets unwrapped, as plain JSON-like data."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def run(fn: Callable[[], Any], *, stack: str = "dev", config: dict[str, Any] | None = None,
+        preview: bool = False) -> Recording:
+    """Evaluate ``fn`` under mocks and return what it registered. ``config`` keys are full keys
+    (``eks-platform:network``); values that are not strings are JSON-encoded as Pulumi would."""
+    recording = Recording()
+    mocks = PlatformMocks(recording)
+    pulumi_settings.ROOT.set(None)
+    pulumi.runtime.set_mocks(mocks, project="eks-platform", stack=stack, preview=preview,
+                             monitor=_RecordingMonitor(mocks, recording))
+    pulumi.runtime.set_all_config(
+        {k: v if isinstance(v, str) else json.dumps(v) for k, v in (config or {}).items()}
+    )
+    settings = pulumi_settings.SETTINGS
+    settings.rpc_manager.clear()
+    settings.outputs.clear()
+    _sync_await(run_pulumi_func(fn))
+    root = pulumi_settings.get_root_resource()
+    outputs = getattr(root, "outputs", None) or {}
+
+    async def _resolve() -> dict[str, Any]:
+        return {k: await pulumi.Output.from_input(v).future() for k, v in outputs.items()}
+
+    recording.exports = _plain(_sync_await(_resolve()))
+    return recording

@@ -1,0 +1,213 @@
+"""Stack settings: the only module that reads Pulumi configuration.
+
+``load_settings()`` reads the ``eks-platform:*`` keys (and ``aws:region``) of the current stack and
+returns one frozen, validated ``Settings``; ``parse_settings()`` does the same from a plain dict, for
+tests and offline tools. Bad config raises ``ConfigError`` naming each offending key before any
+resource is registered.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from settings.aws import (
+    DEFAULT_NODE_GROUPS,
+    ClusterSettings,
+    FargateProfileSettings,
+    NetworkSettings,
+    NodeGroupSettings,
+)
+from settings.base import (
+    PROJECT,
+    TIERS,
+    ConfigError,
+    Model,
+    Tier,
+    fill_tier_defaults,
+    format_validation_error,
+    invalid,
+    tiered,
+)
+
+__all__ = ["ConfigError", "Settings", "load_settings", "parse_settings", "PROJECT"]
+
+Target = Literal["aws", "kind"]
+REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+# Keys that only make sense on AWS; the kind target refuses them.
+AWS_ONLY_KEYS = ("network", "cluster", "nodeGroups", "fargateProfiles")
+
+
+class KindSettings(Model):
+    """The local kind cluster (built in a later phase; validated now)."""
+
+    workers: int = 2
+    """Number of kind worker nodes (0 to 5)."""
+
+    @field_validator("workers")
+    @classmethod
+    def _workers(cls, v: int) -> int:
+        if not 0 <= v <= 5:
+            raise ValueError("must be an integer from 0 to 5")
+        return v
+
+
+class Settings(Model):
+    """Everything one stack of the platform is built from."""
+
+    stack: str
+    """The Pulumi stack name (not a config key)."""
+    tier: Tier
+    """Environment tier that picks the defaults: dev, staging or prod. Defaults to the stack name."""
+    target: Target = "aws"
+    """Where the platform runs: aws (EKS) or kind (a local cluster)."""
+    region: str | None = Field(default=None, alias="aws:region")
+    """AWS region, from the standard aws:region key; required for the aws target."""
+    tags: dict[str, str] = Field(default_factory=dict)
+    """Extra tags on every AWS resource (the platform adds project, stack and managed-by)."""
+    network: NetworkSettings = Field(default_factory=NetworkSettings)
+    """VPC, subnets, NAT, endpoints and flow logs (aws only)."""
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
+    """EKS control plane (aws only)."""
+    node_groups: list[NodeGroupSettings] = tiered(
+        dev=DEFAULT_NODE_GROUPS["dev"], staging=DEFAULT_NODE_GROUPS["staging"], prod=DEFAULT_NODE_GROUPS["prod"]
+    )
+    """EKS managed node groups; the default is one tainted 'system' group (aws only)."""
+    fargate_profiles: list[FargateProfileSettings] = Field(default_factory=list)
+    """Fargate profiles, created one at a time (aws only)."""
+    kind: KindSettings = Field(default_factory=KindSettings)
+    """Local kind cluster (kind only)."""
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, v: str | None) -> str | None:
+        if v is not None and not REGION.match(v):
+            raise ValueError("must be an AWS region name like us-east-1")
+        return v
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, v: dict[str, str]) -> dict[str, str]:
+        for key, value in v.items():
+            if not 1 <= len(key) <= 128 or key.lower().startswith("aws:") or len(value) > 256:
+                raise ValueError(f"tag {key!r}: keys are 1-128 characters and not aws:-prefixed, values <= 256")
+        return v
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Settings:
+        if self.target == "aws":
+            if self.region is None:
+                raise invalid("aws:region", "the aws target needs a region: pulumi config set aws:region us-east-1")
+            if not self.node_groups:
+                raise invalid("nodeGroups", "at least one managed node group is needed for CoreDNS and the "
+                              "controllers (the default is a 'system' group)")
+            names = [g.name for g in self.node_groups]
+            if len(set(names)) != len(names):
+                raise invalid("nodeGroups", "node group names must be unique, got {names}", names=names)
+            profiles = [p.name for p in self.fargate_profiles]
+            if len(set(profiles)) != len(profiles):
+                raise invalid("fargateProfiles", "profile names must be unique, got {names}", names=profiles)
+            if self.network.existing is None and _overlaps(self.network.vpc_cidr, self.cluster.service_ipv4_cidr):
+                raise invalid("cluster.serviceIpv4Cidr", "{svc} overlaps network.vpcCidr {vpc}; pick disjoint ranges",
+                              svc=self.cluster.service_ipv4_cidr, vpc=self.network.vpc_cidr)
+            if self.tier == "prod" and "0.0.0.0/0" in self.cluster.public_access_cidrs:
+                raise invalid("cluster.publicAccessCidrs", "0.0.0.0/0 is refused in prod; list your "
+                              "networks' CIDRs or keep the endpoint private")
+        return self
+
+    @property
+    def cluster_name(self) -> str:
+        return self.cluster.name or f"{PROJECT}-{self.stack}"
+
+    @property
+    def is_aws(self) -> bool:
+        return self.target == "aws"
+
+
+def _overlaps(a: str, b: str) -> bool:
+    import ipaddress
+
+    return ipaddress.IPv4Network(a).overlaps(ipaddress.IPv4Network(b))
+
+
+def parse_settings(raw: dict[str, Any], stack: str) -> Settings:
+    """Validate ``raw`` (config keys without the ``eks-platform:`` prefix, plus ``aws:region``).
+
+    Raises ``ConfigError`` listing every bad key with what would be valid.
+    """
+    raw = dict(raw)
+    target = raw.get("target", "kind" if stack == "local" else "aws")
+    tier = raw.get("tier", stack if stack in TIERS else "dev" if stack == "local" else None)
+    if tier is None:
+        raise ConfigError(
+            f"invalid configuration for stack '{stack}': {PROJECT}:tier is required for a stack not named "
+            f"dev, staging or prod; one of {list(TIERS)}"
+        )
+    if target == "kind":
+        refused = [k for k in (*AWS_ONLY_KEYS, "aws:region") if k in raw]
+        if refused:
+            keys = ", ".join(k if ":" in k else f"{PROJECT}:{k}" for k in refused)
+            raise ConfigError(
+                f"invalid configuration for stack '{stack}': {keys} only apply to the aws target, but "
+                f"{PROJECT}:target is 'kind'; remove them from stacks/Pulumi.{stack}.yaml"
+            )
+    elif "kind" in raw:
+        raise ConfigError(
+            f"invalid configuration for stack '{stack}': {PROJECT}:kind only applies to the kind target "
+            f"({PROJECT}:target is '{target}')"
+        )
+    existing = (raw.get("network") or {}).get("existing") if isinstance(raw.get("network"), dict) else None
+    if existing is not None:
+        clash = [k for k in ("vpcCidr", "azCount", "natStrategy", "interfaceEndpoints") if k in raw["network"]]
+        if clash:
+            raise ConfigError(
+                f"invalid configuration for stack '{stack}': {PROJECT}:network.existing brings your own VPC, "
+                f"so {', '.join(f'{PROJECT}:network.{k}' for k in clash)} cannot be set with it"
+            )
+    if "stack" in raw:
+        raise ConfigError(f"invalid configuration for stack '{stack}': {PROJECT}:stack is not a config key "
+                          "(the stack name comes from `pulumi stack select`)")
+    data = {**raw, "stack": stack, "target": target}
+    if tier in TIERS:
+        data["tier"] = tier
+        data = fill_tier_defaults(Settings, data, tier)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, stack)) from None
+
+
+def load_settings() -> Settings:
+    """Read this stack's configuration from Pulumi and validate it."""
+    import pulumi
+
+    return parse_settings(_raw_config(), pulumi.get_stack())
+
+
+def _raw_config() -> dict[str, Any]:
+    """Every ``eks-platform:*`` key of the stack (prefix removed) and ``aws:region``, JSON-decoded.
+
+    All keys are read, not just known ones, so a misspelt key is reported instead of ignored.
+    """
+    from pulumi.runtime import config as runtime_config
+
+    merged: dict[str, Any] = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    raw: dict[str, Any] = {}
+    for key, value in merged.items():
+        if key.startswith(f"{PROJECT}:"):
+            raw[key.split(":", 1)[1]] = _decode(value)
+        elif key == "aws:region":
+            raw[key] = value
+    return raw
+
+
+def _decode(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value

@@ -1,0 +1,142 @@
+"""Building blocks of the settings models: the base model, tier defaults and the config error.
+
+Nothing here reads configuration; ``settings/__init__.py`` is the only module that does.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+import pulumi
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
+
+PROJECT = "eks-platform"
+Tier = Literal["dev", "staging", "prod"]
+TIERS: tuple[str, ...] = ("dev", "staging", "prod")
+
+
+class ConfigError(pulumi.RunError):
+    """Bad stack configuration. A ``RunError`` so Pulumi prints the message, not a traceback."""
+
+
+class Model(BaseModel):
+    """Frozen, strict-about-keys, camelCase-aliased base for every settings section."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        alias_generator=to_camel,
+        populate_by_name=True,
+        use_attribute_docstrings=True,
+    )
+
+
+def tiered(*, dev: Any, staging: Any, prod: Any) -> Any:
+    """A field whose default depends on the environment tier.
+
+    The field is declared required; ``fill_tier_defaults`` puts the tier's value into the raw
+    config before validation, so the default stays written next to its field.
+    """
+    return Field(json_schema_extra={"tiers": {"dev": dev, "staging": staging, "prod": prod}})
+
+
+def fill_tier_defaults(model: type[BaseModel], data: Any, tier: str) -> Any:
+    """Return ``data`` with every missing tiered field of ``model`` (recursively) filled in."""
+    if not isinstance(data, dict):
+        return data
+    out = dict(data)
+    for name, field in model.model_fields.items():
+        key = field.alias or name
+        present = key in out or name in out
+        extra = field.json_schema_extra
+        if not present and isinstance(extra, dict) and "tiers" in extra:
+            out[key] = _copy(extra["tiers"][tier])
+            present = True
+        sub = _model_of(field.annotation)
+        if sub is None:
+            continue
+        if not present and field.default_factory is not None and _model_of(field.annotation, lists=False):
+            out[key] = {}
+            present = True
+        if not present:
+            continue
+        value = out[key] if key in out else out[name]
+        target = key if key in out else name
+        if isinstance(value, list):
+            out[target] = [fill_tier_defaults(sub, item, tier) for item in value]
+        else:
+            out[target] = fill_tier_defaults(sub, value, tier)
+    return out
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
+def _model_of(annotation: Any, lists: bool = True) -> type[BaseModel] | None:
+    """The BaseModel inside ``M``, ``M | None`` or (if ``lists``) ``list[M]``, else None."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if not lists and getattr(annotation, "__origin__", None) is list:
+        return None
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _model_of(arg, lists)
+        if found is not None:
+            return found
+    return None
+
+
+def invalid(field: str, message: str, **ctx: Any) -> PydanticCustomError:
+    """An error raised by a model validator that names the offending ``field`` (its config alias)."""
+    return PydanticCustomError("config", message, {"field": field, **ctx})
+
+
+def config_key(loc: tuple[Any, ...], namespace: str = PROJECT) -> str:
+    """``('network', 'azCount')`` -> ``eks-platform:network.azCount``; list indexes as ``[0]``."""
+    if not loc:
+        return f"{namespace}:<root>"
+    head, *rest = loc
+    key = f"{namespace}:{head}" if ":" not in str(head) else str(head)
+    for part in rest:
+        key += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return key
+
+
+def format_validation_error(exc: ValidationError, stack: str) -> str:
+    """One line per problem: the full config key, what is wrong, the value given."""
+    lines = [f"invalid configuration for stack '{stack}' (stacks/Pulumi.{stack}.yaml):"]
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if not _is_internal_loc(p))
+        ctx = err.get("ctx") or {}
+        if "field" in ctx:
+            loc = (*loc, ctx["field"])
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check its spelling against README's config reference)"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        given = "" if err["type"] in ("missing", "config") else f" (got {_short(err.get('input'))})"
+        lines.append(f"  {config_key(loc)}: {msg}{given}")
+    return "\n".join(lines)
+
+
+def _is_internal_loc(part: Any) -> bool:
+    # pydantic inserts the tag of tagged unions and function-validator names into locations
+    return isinstance(part, str) and (part.startswith("function-") or part in {"literal"})
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+DURATION = re.compile(r"^((\d+)(h|m|s))+$")

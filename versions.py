@@ -1,0 +1,39 @@
+"""Every pinned version of what the platform installs: one diff bumps one thing.
+
+Python packages are pinned in requirements*.txt; everything the program deploys is pinned here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# EKS versions in standard support on 2026-11-23 (1.34 leaves it on 2026-12-02), newest last.
+# Source: ../shared/reference/addons.md section 7 (EKS release calendar).
+KUBERNETES_VERSIONS: tuple[str, ...] = ("1.34", "1.35", "1.36")
+DEFAULT_KUBERNETES_VERSION = "1.36"
+
+# EKS managed add-on versions per Kubernetes minor (aws eks describe-addon-versions
+# --kubernetes-version <v> --addon-name <name>). Bump one line to move one add-on.
+EKS_ADDONS: dict[str, dict[str, str]] = {
+    "1.34": {
+        "vpc-cni": "TBD",
+        "kube-proxy": "TBD",
+        "coredns": "TBD",
+        "eks-pod-identity-agent": "TBD",
+        "aws-ebs-csi-driver": "TBD",
+    },
+    "1.35": {
+        "vpc-cni": "TBD",
+        "kube-proxy": "TBD",
+        "coredns": "TBD",
+        "eks-pod-identity-agent": "TBD",
+        "aws-ebs-csi-driver": "TBD",
+    },
+    "1.36": {
+        "vpc-cni": "TBD",
+        "kube-proxy": "TBD",
+        "coredns": "TBD",
+        "eks-pod-identity-agent": "TBD",
+        "aws-ebs-csi-driver": "TBD",
+    },
+}
