@@ -1,0 +1,33 @@
+"""Shared fixtures: settings builders and the one recording harness (harness/)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from harness import UPSTREAM_DIR, run
+from settings import Settings, parse_settings
+
+
+def make_settings(stack: str = "dev", **raw: Any) -> Settings:
+    """Settings as a stack file would give them; keyword names are config keys (camelCase)."""
+    raw.setdefault("aws:region", "us-east-1") if stack != "local" else None
+    return parse_settings(raw, stack)
+
+
+def policy(doc: Any) -> dict:
+    """A recorded policy input (JSON text) as a dict."""
+    return json.loads(doc) if isinstance(doc, str) else doc
+
+
+def upstream(*parts: str):
+    """Path of an upstream reference file; skips the test, naming the file, where shared/ is absent."""
+    path = UPSTREAM_DIR.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"upstream reference data missing: {path} (see ../shared/upstream/README.md)")
+    return path
+
+
+__all__ = ["make_settings", "policy", "run", "upstream"]

@@ -1,0 +1,123 @@
+"""platform:network:Network: subnets and tags, NAT strategies, endpoints, flow logs, bring-your-own VPC."""
+
+from __future__ import annotations
+
+import pulumi
+import pytest
+
+from components.network import TYPE, Network, NetworkArgs
+from tests.conftest import make_settings, policy, run
+
+
+def build(stack: str = "dev", **network):
+    settings = make_settings(stack, network=network) if network else make_settings(stack)
+
+    def program():
+        net = Network("net", NetworkArgs(cluster_name="c1", region="us-east-1", config=settings.network,
+                                         tags={"Project": "eks-platform"}))
+        pulumi.export("private", net.private_subnet_ids)
+        pulumi.export("vpc", net.vpc_id)
+
+    return run(program, stack=stack)
+
+
+def subnets(rec, kind):
+    return [r for r in rec.of_type("aws:ec2/subnet:Subnet") if f"-{kind}-" in r.name]
+
+
+def test_subnets_per_az_with_derived_cidrs_and_discovery_tags():
+    rec = build(azCount=3, vpcCidr="10.0.0.0/16")
+    private, public = subnets(rec, "private"), subnets(rec, "public")
+    assert [s.inputs["cidrBlock"] for s in private] == ["10.0.0.0/19", "10.0.32.0/19", "10.0.64.0/19"]
+    assert [s.inputs["cidrBlock"] for s in public] == ["10.0.224.0/22", "10.0.228.0/22", "10.0.232.0/22"]
+    assert [s.inputs["availabilityZone"] for s in private] == ["us-east-1a", "us-east-1b", "us-east-1c"]
+    for s in private:
+        assert s.inputs["tags"]["kubernetes.io/role/internal-elb"] == "1"
+        assert s.inputs["tags"]["karpenter.sh/discovery"] == "c1"
+        assert s.inputs["tags"]["kubernetes.io/cluster/c1"] == "shared"
+        assert "kubernetes.io/role/elb" not in s.inputs["tags"]
+        assert s.inputs["mapPublicIpOnLaunch"] is False
+    for s in public:
+        assert s.inputs["tags"]["kubernetes.io/role/elb"] == "1"
+        assert "karpenter.sh/discovery" not in s.inputs["tags"]
+        assert s.inputs["mapPublicIpOnLaunch"] is False
+    assert len(rec.exports["private"]) == 3
+
+
+@pytest.mark.parametrize(("strategy", "nats", "azs"), [("single", 1, 3), ("per-az", 3, 3), ("per-az", 2, 2)])
+def test_nat_strategy(strategy, nats, azs):
+    rec = build(natStrategy=strategy, azCount=azs)
+    gateways = sorted(rec.of_type("aws:ec2/natGateway:NatGateway"), key=lambda r: r.name)
+    assert len(gateways) == nats
+    private_rts = sorted((r for r in rec.of_type("aws:ec2/routeTable:RouteTable") if "private" in r.name),
+                         key=lambda r: r.name)
+    assert len(private_rts) == azs
+    for i, rt in enumerate(private_rts):
+        (route,) = rt.inputs["routes"]
+        expected = gateways[i if nats > 1 else 0]
+        assert route["natGatewayId"] == f"{expected.name}-id"
+    igw = rec.one("aws:ec2/internetGateway:InternetGateway")
+    for nat in gateways:
+        assert rec.depends_on(nat, igw)
+
+
+def test_no_nat_needs_endpoints_and_routes_nothing_out():
+    rec = build(natStrategy="none", interfaceEndpoints=["ecr.api", "ecr.dkr", "sts", "ec2"])
+    assert rec.of_type("aws:ec2/natGateway:NatGateway") == []
+    for rt in rec.of_type("aws:ec2/routeTable:RouteTable"):
+        if "private" in rt.name:
+            assert rt.inputs.get("routes", []) == []
+    endpoints = {e.inputs["serviceName"]: e for e in rec.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")}
+    assert set(endpoints) == {f"com.amazonaws.us-east-1.{s}" for s in ("s3", "ecr.api", "ecr.dkr", "sts", "ec2")}
+    ecr = endpoints["com.amazonaws.us-east-1.ecr.api"]
+    assert ecr.inputs["vpcEndpointType"] == "Interface" and ecr.inputs["privateDnsEnabled"] is True
+    assert endpoints["com.amazonaws.us-east-1.s3"].inputs["vpcEndpointType"] == "Gateway"
+
+
+def test_default_security_group_is_emptied_and_flow_logs_go_to_cloudwatch():
+    rec = build("prod")
+    sg = rec.one("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
+    assert sg.inputs.get("ingress", []) == [] and sg.inputs.get("egress", []) == []
+    flow = rec.one("aws:ec2/flowLog:FlowLog")
+    assert flow.inputs["trafficType"] == "ALL"
+    assert flow.inputs["logDestinationType"] == "cloud-watch-logs"
+    group = rec.one("aws:cloudwatch/logGroup:LogGroup")
+    assert group.inputs["retentionInDays"] == 365
+    doc = policy(rec.one("aws:iam/rolePolicy:RolePolicy").inputs["policy"])
+    assert doc["Statement"][0]["Resource"] != "*"
+    trust = policy(rec.one("aws:iam/role:Role").inputs["assumeRolePolicy"])
+    assert trust["Statement"][0]["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
+
+
+def test_flow_logs_can_be_turned_off():
+    rec = build(flowLogs={"enabled": False})
+    assert rec.of_type("aws:ec2/flowLog:FlowLog") == []
+
+
+def test_every_child_is_parented_to_the_component_and_outputs_registered():
+    rec = build()
+    (component,) = rec.of_type(TYPE)
+    children = [r for r in rec if r is not component]
+    assert children and all(r.parent == component.urn for r in children)
+    assert all(r.name.startswith("net-") for r in children)
+
+
+def test_bring_your_own_vpc_creates_no_network_only_tags():
+    existing = {"vpcId": "vpc-0123456789abcdef0", "privateSubnetIds": ["subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"],
+                "publicSubnetIds": ["subnet-0cccccccccccccccc"]}
+    rec = build(existing=existing)
+    assert not [r for r in rec if r.type.startswith("aws:ec2/") and r.type != "aws:ec2/tag:Tag"]
+    tags = {(t.inputs["resourceId"], t.inputs["key"]): t.inputs["value"] for t in rec.of_type("aws:ec2/tag:Tag")}
+    assert tags[("subnet-0aaaaaaaaaaaaaaaa", "karpenter.sh/discovery")] == "c1"
+    assert tags[("subnet-0aaaaaaaaaaaaaaaa", "kubernetes.io/role/internal-elb")] == "1"
+    assert tags[("subnet-0cccccccccccccccc", "kubernetes.io/role/elb")] == "1"
+    assert ("subnet-0cccccccccccccccc", "karpenter.sh/discovery") not in tags
+    assert rec.exports["vpc"] == "vpc-0123456789abcdef0"
+    assert rec.exports["private"] == existing["privateSubnetIds"]
+
+
+def test_bring_your_own_vpc_without_tagging():
+    existing = {"vpcId": "vpc-0123456789abcdef0", "privateSubnetIds": ["subnet-0aaaaaaaaaaaaaaaa",
+                                                                        "subnet-0bbbbbbbbbbbbbbbb"], "tagSubnets": False}
+    rec = build(existing=existing)
+    assert rec.of_type("aws:ec2/tag:Tag") == []
