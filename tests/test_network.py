@@ -22,7 +22,7 @@ def build(stack: str = "dev", **network):
 
 
 def subnets(rec, kind):
-    return [r for r in rec.of_type("aws:ec2/subnet:Subnet") if f"-{kind}-" in r.name]
+    return sorted((r for r in rec.of_type("aws:ec2/subnet:Subnet") if f"-{kind}-" in r.name), key=lambda r: r.name)
 
 
 def test_subnets_per_az_with_derived_cidrs_and_discovery_tags():
