@@ -37,3 +37,17 @@ EKS_ADDONS: dict[str, dict[str, str]] = {
         "aws-ebs-csi-driver": "TBD",
     },
 }
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A Helm chart pinned to one version: ``repo`` is an https repository or an ``oci://`` prefix."""
+
+    repo: str
+    name: str
+    version: str
+
+
+CHARTS: dict[str, Chart] = {
+    # add-on charts are added here as their components land
+}

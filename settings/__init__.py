@@ -36,9 +36,10 @@ from settings.base import (
 __all__ = ["ConfigError", "Settings", "load_settings", "parse_settings", "PROJECT"]
 
 Target = Literal["aws", "kind"]
+Autoscaling = Literal["karpenter", "cluster-autoscaler", "none"]
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 # Keys that only make sense on AWS; the kind target refuses them.
-AWS_ONLY_KEYS = ("network", "cluster", "nodeGroups", "fargateProfiles")
+AWS_ONLY_KEYS = ("network", "cluster", "nodeGroups", "fargateProfiles", "autoscaling")
 
 
 class KindSettings(Model):
@@ -80,6 +81,8 @@ class Settings(Model):
     """Fargate profiles, created one at a time (aws only)."""
     kind: KindSettings = Field(default_factory=KindSettings)
     """Local kind cluster (kind only)."""
+    autoscaling: Autoscaling = "karpenter"
+    """Node autoscaler: karpenter, cluster-autoscaler (scales the managed node groups) or none (aws only)."""
 
     @field_validator("region")
     @classmethod

@@ -1,0 +1,42 @@
+"""One way to install a pinned Helm chart: ``kubernetes.helm.v3.Release`` (hooks run, values stay visible).
+
+Not a component: the calling component owns the release as its child.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+import versions
+from components.common import child_opts
+from components.handle import ClusterHandle
+
+
+def release(name: str, parent: pulumi.Resource, cluster: ClusterHandle, chart: str, *, namespace: str,
+            values: dict[str, Any], create_namespace: bool = False, skip_crds: bool = False,
+            timeout_seconds: int = 600, opts: pulumi.ResourceOptions | None = None) -> k8s.helm.v3.Release:
+    """A Release of ``versions.CHARTS[chart]`` on ``cluster``, parented to ``parent``.
+
+    ``atomic`` rolls a failed install back, and ``wait`` (Helm's --wait) makes anything that
+    depends on the release wait until its workloads are ready.
+    """
+    pinned = versions.CHARTS[chart]
+    oci = pinned.repo.startswith("oci://")
+    return k8s.helm.v3.Release(
+        name,
+        name=chart,
+        chart=f"{pinned.repo}/{pinned.name}" if oci else pinned.name,
+        version=pinned.version,
+        repository_opts=None if oci else k8s.helm.v3.RepositoryOptsArgs(repo=pinned.repo),
+        namespace=namespace,
+        create_namespace=create_namespace,
+        skip_crds=skip_crds,
+        values=values,
+        atomic=True,
+        cleanup_on_fail=True,
+        timeout=timeout_seconds,
+        opts=child_opts(parent, cluster.k8s_opts(opts)),
+    )
