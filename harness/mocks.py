@@ -200,10 +200,11 @@ def _plain(value: Any) -> Any:
 
 
 def run(fn: Callable[[], Any], *, stack: str = "dev", config: dict[str, Any] | None = None,
-        preview: bool = False) -> Recording:
+        preview: bool = False, recording: Recording | None = None) -> Recording:
     """Evaluate ``fn`` under mocks and return what it registered. ``config`` keys are full keys
-    (``eks-platform:network``); values that are not strings are JSON-encoded as Pulumi would."""
-    recording = Recording()
+    (``eks-platform:network``); values that are not strings are JSON-encoded as Pulumi would.
+    Pass ``recording`` to keep what was registered even when ``fn`` raises."""
+    recording = Recording() if recording is None else recording
     mocks = PlatformMocks(recording)
     pulumi_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project="eks-platform", stack=stack, preview=preview,

@@ -39,8 +39,9 @@ def _stub_secrets(value: Any) -> Any:
     return value
 
 
-def run_stack(stack: str, overrides: dict[str, Any] | None = None, preview: bool = False) -> Recording:
+def run_stack(stack: str, overrides: dict[str, Any] | None = None, preview: bool = False,
+              recording: Recording | None = None) -> Recording:
     """Run ``__main__.py`` for ``stack`` under the recording mocks. ``overrides`` replace whole keys."""
     config = {**stack_config(stack), **(overrides or {})}
     return run(lambda: runpy.run_path(str(PROJECT_DIR / "__main__.py"), run_name="__main__"),
-               stack=stack, config=config, preview=preview)
+               stack=stack, config=config, preview=preview, recording=recording)

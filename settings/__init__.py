@@ -149,6 +149,9 @@ def parse_settings(raw: dict[str, Any], stack: str) -> Settings:
             f"invalid configuration for stack '{stack}': {PROJECT}:tier is required for a stack not named "
             f"dev, staging or prod; one of {list(TIERS)}"
         )
+    if tier not in TIERS:
+        raise ConfigError(f"invalid configuration for stack '{stack}':\n  {PROJECT}:tier: must be one of "
+                          f"{' | '.join(TIERS)}, i.e. 'dev', 'staging' or 'prod' (got {tier!r})")
     if target == "kind":
         refused = [k for k in (*AWS_ONLY_KEYS, "aws:region") if k in raw]
         if refused:
@@ -173,10 +176,7 @@ def parse_settings(raw: dict[str, Any], stack: str) -> Settings:
     if "stack" in raw:
         raise ConfigError(f"invalid configuration for stack '{stack}': {PROJECT}:stack is not a config key "
                           "(the stack name comes from `pulumi stack select`)")
-    data = {**raw, "stack": stack, "target": target}
-    if tier in TIERS:
-        data["tier"] = tier
-        data = fill_tier_defaults(Settings, data, tier)
+    data = fill_tier_defaults(Settings, {**raw, "stack": stack, "target": target, "tier": tier}, tier)
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:

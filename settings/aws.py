@@ -228,6 +228,8 @@ class ClusterSettings(Model):
     @classmethod
     def _public_cidrs(cls, v: list[str]) -> list[str]:
         for cidr in v:
+            if "/" not in cidr:
+                raise ValueError(f"{cidr!r} needs a prefix length, like {cidr}/32")
             try:
                 ipaddress.IPv4Network(cidr, strict=True)
             except ValueError as exc:
