@@ -49,8 +49,8 @@ def statement(sid: str, actions: Sequence[str], resources: Any = "*", effect: st
         stmt["Principal"] = principal
     stmt["Action"] = list(actions) if len(actions) > 1 else actions[0]
     stmt["Resource"] = resources
-    if condition:
-        stmt["Condition"] = dict(condition)
+    if condition is not None:
+        stmt["Condition"] = condition if isinstance(condition, pulumi.Output) else dict(condition)
     return stmt
 
 

@@ -1,0 +1,123 @@
+"""platform:eks:Cluster: control plane security, logs, access entries, kubeconfig and provider."""
+
+from __future__ import annotations
+
+import json
+
+import pulumi
+
+from components.cluster import TYPE, ClusterArgs, EksCluster, kubeconfig
+from tests.conftest import make_settings, policy, run
+
+
+def build(stack: str = "dev", export_handle: bool = False, **cluster):
+    settings = make_settings(stack, cluster=cluster) if cluster else make_settings(stack)
+
+    def program():
+        eks = EksCluster("c", ClusterArgs(cluster_name="c1", region="us-east-1", config=settings.cluster,
+                                          vpc_id="vpc-1", subnet_ids=["subnet-a", "subnet-b"], az_count=2,
+                                          tags={"Project": "eks-platform"}))
+        handle = eks.handle()
+        pulumi.export("kubeconfig", eks.kubeconfig)
+        pulumi.export("handle_name", handle.name)
+        pulumi.export("handle_sg", handle.aws.cluster_security_group_id)
+
+    return run(program, stack=stack)
+
+
+def test_control_plane_is_private_encrypted_logged_and_on_standard_support():
+    rec = build("prod")
+    cluster = rec.one("aws:eks/cluster:Cluster")
+    inputs = cluster.inputs
+    assert inputs["name"] == "c1" and inputs["version"] == "1.36"
+    vpc = inputs["vpcConfig"]
+    assert vpc["endpointPrivateAccess"] is True and vpc["endpointPublicAccess"] is False
+    assert "publicAccessCidrs" not in vpc
+    assert vpc["subnetIds"] == ["subnet-a", "subnet-b"]
+    key = rec.one("aws:kms/key:Key")
+    assert key.inputs["enableKeyRotation"] is True
+    assert inputs["encryptionConfig"]["resources"] == ["secrets"]
+    assert inputs["encryptionConfig"]["provider"]["keyArn"] == key.outputs["arn"]
+    assert set(inputs["enabledClusterLogTypes"]) == {"api", "audit", "authenticator", "controllerManager", "scheduler"}
+    assert inputs["accessConfig"]["authenticationMode"] == "API"
+    assert inputs["upgradePolicy"]["supportType"] == "STANDARD"
+    assert inputs["bootstrapSelfManagedAddons"] is False
+    assert inputs["deletionProtection"] is True
+
+
+def test_log_group_exists_before_the_cluster_with_retention_and_key():
+    rec = build("dev")
+    group = rec.one("aws:cloudwatch/logGroup:LogGroup")
+    assert group.inputs["name"] == "/aws/eks/c1/cluster"
+    assert group.inputs["retentionInDays"] == 30
+    assert group.inputs["kmsKeyId"] == rec.one("aws:kms/key:Key").outputs["arn"]
+    assert rec.depends_on(rec.one("aws:eks/cluster:Cluster"), group)
+
+
+def test_kms_key_policy_lets_logs_use_it_only_for_the_cluster_log_group():
+    rec = build()
+    doc = policy(rec.one("aws:kms/key:Key").inputs["policy"])
+    logs = next(s for s in doc["Statement"] if s["Principal"] == {"Service": "logs.us-east-1.amazonaws.com"})
+    assert logs["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"] == (
+        "arn:aws:logs:us-east-1:123456789012:log-group:/aws/eks/c1/cluster")
+    assert "kms:*" not in json.dumps(logs)
+
+
+def test_public_endpoint_only_for_listed_cidrs():
+    rec = build(endpointPublicAccess=True, publicAccessCidrs=["203.0.113.0/24"])
+    vpc = rec.one("aws:eks/cluster:Cluster").inputs["vpcConfig"]
+    assert vpc["endpointPublicAccess"] is True and vpc["publicAccessCidrs"] == ["203.0.113.0/24"]
+
+
+def test_cluster_role_trusts_eks_and_has_the_cluster_policy():
+    rec = build()
+    trust = policy(rec.one("aws:iam/role:Role").inputs["assumeRolePolicy"])
+    assert trust["Statement"][0]["Principal"] == {"Service": "eks.amazonaws.com"}
+    (attachment,) = rec.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    assert attachment.inputs["policyArn"] == "arn:aws:iam::aws:policy/AmazonEKSClusterPolicy"
+
+
+def test_access_entries_for_admins_and_viewers_and_provider_waits_for_them():
+    admin, viewer = "arn:aws:iam::123456789012:role/Admin", "arn:aws:iam::123456789012:role/Auditor"
+    rec = build(adminPrincipalArns=[admin], viewerPrincipalArns=[viewer], clusterCreatorAdmin=False)
+    assert rec.one("aws:eks/cluster:Cluster").inputs["accessConfig"]["bootstrapClusterCreatorAdminPermissions"] is False
+    entries = {e.inputs["principalArn"]: e for e in rec.of_type("aws:eks/accessEntry:AccessEntry")}
+    assert set(entries) == {admin, viewer} and all(e.inputs["type"] == "STANDARD" for e in entries.values())
+    policies = {a.inputs["principalArn"]: a.inputs["policyArn"]
+                for a in rec.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")}
+    assert policies[admin].endswith("cluster-access-policy/AmazonEKSClusterAdminPolicy")
+    assert policies[viewer].endswith("cluster-access-policy/AmazonEKSViewPolicy")
+    provider = rec.one("pulumi:providers:kubernetes")
+    for res in [*entries.values(), *rec.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")]:
+        assert rec.depends_on(provider, res), res.name
+
+
+def test_cluster_security_group_tagged_for_karpenter_discovery():
+    rec = build()
+    tag = rec.one("aws:ec2/tag:Tag")
+    assert (tag.inputs["key"], tag.inputs["value"]) == ("karpenter.sh/discovery", "c1")
+    assert tag.inputs["resourceId"] == "sg-0c1u5ter0000000000"
+    assert rec.exports["handle_sg"] == "sg-0c1u5ter0000000000"
+
+
+def test_kubeconfig_uses_aws_eks_get_token():
+    rec = build()
+    cfg = json.loads(rec.exports["kubeconfig"])
+    user = cfg["users"][0]["user"]["exec"]
+    assert user["command"] == "aws" and user["args"][-4:] == ["--cluster-name", "c1", "--output", "json"]
+    assert cfg["clusters"][0]["cluster"]["server"].startswith("https://c1.")
+    assert json.loads(kubeconfig("n", "https://e", "Y2E=", "eu-west-1"))["users"][0]["user"]["exec"]["args"][1] == "eu-west-1"
+
+
+def test_irsa_creates_the_oidc_provider_only_when_asked():
+    assert build().of_type("aws:iam/openIdConnectProvider:OpenIdConnectProvider") == []
+    rec = build(irsa=True)
+    oidc = rec.one("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
+    assert oidc.inputs["clientIdLists"] == ["sts.amazonaws.com"]
+
+
+def test_parent_tree_and_outputs():
+    rec = build()
+    (component,) = rec.of_type(TYPE)
+    assert all(r.parent == component.urn for r in rec if r is not component)
+    assert rec.exports["handle_name"] == "c1"
