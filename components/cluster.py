@@ -15,6 +15,7 @@ import pulumi_kubernetes as k8s
 
 from components.common import (
     IrsaFacts,
+    PlatformComponent,
     child_opts,
     managed_policy_arn,
     partition_of,
@@ -59,7 +60,7 @@ def kubeconfig(name: str, endpoint: str, ca_data: str, region: str) -> str:
     })
 
 
-class EksCluster(pulumi.ComponentResource):
+class EksCluster(PlatformComponent):
     cluster: aws.eks.Cluster
     kms_key: aws.kms.Key
     log_group: aws.cloudwatch.LogGroup
@@ -67,7 +68,7 @@ class EksCluster(pulumi.ComponentResource):
     provider: k8s.Provider
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(TYPE, name, None, opts)
+        super().__init__(TYPE, name, opts)
         cfg, cluster_name = args.config, args.cluster_name
         partition = partition_of(args.region)
         self._args = args
@@ -147,7 +148,8 @@ class EksCluster(pulumi.ComponentResource):
 
         self.aws_facts = AwsFacts(
             region=args.region, partition=partition, account_id=account_id, cluster_arn=self.cluster.arn,
-            vpc_id=pulumi.Output.from_input(args.vpc_id), private_subnet_ids=[pulumi.Output.from_input(s) for s in args.subnet_ids],
+            vpc_id=pulumi.Output.from_input(args.vpc_id),
+            private_subnet_ids=[pulumi.Output.from_input(s) for s in args.subnet_ids],
             cluster_security_group_id=self.cluster.vpc_config.cluster_security_group_id,
             node_role_arn=None, oidc=oidc, tags=dict(args.tags))
         self.register_outputs({

@@ -19,9 +19,27 @@ from settings.base import PROJECT
 IdentityMode = Literal["pod-identity", "irsa"]
 
 
+class PlatformComponent(pulumi.ComponentResource):
+    """Base of every platform component: its ``depends_on`` reaches its children.
+
+    The engine orders a component's children only by their own dependencies, so without this a
+    component created with ``depends_on=[node_groups]`` would still start its children at once.
+    """
+
+    def __init__(self, type_: str, name: str, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(type_, name, None, opts)
+        depends_on = opts.depends_on if opts is not None else None
+        if depends_on is not None and not isinstance(depends_on, list | tuple):
+            depends_on = [depends_on]
+        self._inherited_depends_on: list[pulumi.Resource] = list(depends_on or [])
+
+
 def child_opts(parent: pulumi.Resource, extra: pulumi.ResourceOptions | None = None) -> pulumi.ResourceOptions:
-    """Options for a component's child: parented to the component whatever ``extra`` says."""
-    return pulumi.ResourceOptions.merge(extra or pulumi.ResourceOptions(), pulumi.ResourceOptions(parent=parent))
+    """Options for a component's child: parented to the component whatever ``extra`` says, and
+    waiting for whatever the component waits for."""
+    inherited = getattr(parent, "_inherited_depends_on", None) or None
+    return pulumi.ResourceOptions.merge(extra or pulumi.ResourceOptions(),
+                                        pulumi.ResourceOptions(parent=parent, depends_on=inherited))
 
 
 def platform_tags(stack: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:

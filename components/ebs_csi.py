@@ -13,7 +13,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 import versions
-from components.common import IdentityMode, child_opts, managed_policy_arn, workload_identity
+from components.common import IdentityMode, PlatformComponent, child_opts, managed_policy_arn, workload_identity
 from components.handle import ClusterHandle
 
 TYPE = "platform:storage:EbsCsiDriver"
@@ -27,12 +27,12 @@ class EbsCsiArgs:
     identity: IdentityMode = "pod-identity"
 
 
-class EbsCsiDriver(pulumi.ComponentResource):
+class EbsCsiDriver(PlatformComponent):
     addon: aws.eks.Addon
     storage_class: k8s.storage.v1.StorageClass
 
     def __init__(self, name: str, args: EbsCsiArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(TYPE, name, None, opts)
+        super().__init__(TYPE, name, opts)
         cluster = args.cluster
         facts = cluster.aws
         if facts is None:

@@ -16,7 +16,7 @@ import pulumi
 import pulumi_aws as aws
 
 import versions
-from components.common import child_opts
+from components.common import PlatformComponent, child_opts
 
 TYPE = "platform:eks:Addons"
 BASE_WAVE = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
@@ -45,11 +45,11 @@ class AddonsArgs:
             raise ValueError(f"no pinned version in versions.EKS_ADDONS[{self.kubernetes_version!r}] for {unknown}")
 
 
-class EksAddons(pulumi.ComponentResource):
+class EksAddons(PlatformComponent):
     addons: dict[str, aws.eks.Addon]
 
     def __init__(self, name: str, args: AddonsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(TYPE, name, None, opts)
+        super().__init__(TYPE, name, opts)
         pinned = versions.EKS_ADDONS[args.kubernetes_version]
         self.addons = {}
         for addon in args.addons:

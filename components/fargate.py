@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from components.common import child_opts, managed_policy_arn, service_trust
+from components.common import PlatformComponent, child_opts, managed_policy_arn, service_trust
 from settings.aws import FargateProfileSettings
 
 TYPE = "platform:compute:FargateProfiles"
@@ -30,12 +30,12 @@ class FargateArgs:
     tags: dict[str, str] = field(default_factory=dict)
 
 
-class FargateProfiles(pulumi.ComponentResource):
+class FargateProfiles(PlatformComponent):
     role: aws.iam.Role
     profiles: list[aws.eks.FargateProfile]
 
     def __init__(self, name: str, args: FargateArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(TYPE, name, None, opts)
+        super().__init__(TYPE, name, opts)
         # Only Fargate profiles of this account and cluster may use the role (confused-deputy guard;
         # EKS user guide, pod-execution-role).
         source = pulumi.Output.concat("arn:", args.partition, ":eks:", args.region, ":", args.account_id,

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from components.common import child_opts, policy_document, service_trust, statement
+from components.common import PlatformComponent, child_opts, policy_document, service_trust, statement
 from settings.aws import NetworkSettings
 
 TYPE = "platform:network:Network"
@@ -38,14 +38,14 @@ def subnet_tags(cluster_name: str, public: bool) -> dict[str, str]:
     return tags
 
 
-class Network(pulumi.ComponentResource):
+class Network(PlatformComponent):
     vpc_id: pulumi.Output[str]
     vpc_cidr: pulumi.Output[str]
     private_subnet_ids: list[pulumi.Output[str]]
     public_subnet_ids: list[pulumi.Output[str]]
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(TYPE, name, None, opts)
+        super().__init__(TYPE, name, opts)
         self._name, self._args = name, args
         if args.config.existing is not None:
             self._adopt()
@@ -65,7 +65,8 @@ class Network(pulumi.ComponentResource):
         existing = self._args.config.existing
         assert existing is not None
         self.vpc_id = pulumi.Output.from_input(existing.vpc_id)
-        self.vpc_cidr = aws.ec2.get_vpc_output(id=existing.vpc_id, opts=pulumi.InvokeOutputOptions(parent=self)).cidr_block
+        vpc = aws.ec2.get_vpc_output(id=existing.vpc_id, opts=pulumi.InvokeOutputOptions(parent=self))
+        self.vpc_cidr = vpc.cidr_block
         self.private_subnet_ids = [pulumi.Output.from_input(s) for s in existing.private_subnet_ids]
         self.public_subnet_ids = [pulumi.Output.from_input(s) for s in existing.public_subnet_ids]
         if not existing.tag_subnets:

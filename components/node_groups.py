@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from components.common import child_opts, managed_policy_arn, service_trust
+from components.common import PlatformComponent, child_opts, managed_policy_arn, service_trust
 from settings.aws import NodeGroupSettings
 
 TYPE = "platform:compute:NodeGroups"
@@ -46,12 +46,12 @@ def root_device(ami_type: str) -> str:
     return "/dev/xvdb" if ami_type.startswith("BOTTLEROCKET") else "/dev/xvda"
 
 
-class NodeGroups(pulumi.ComponentResource):
+class NodeGroups(PlatformComponent):
     role: aws.iam.Role
     groups: dict[str, aws.eks.NodeGroup]
 
     def __init__(self, name: str, args: NodeGroupsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(TYPE, name, None, opts)
+        super().__init__(TYPE, name, opts)
         self.role = aws.iam.Role(f"{name}-node-role", assume_role_policy=service_trust("ec2.amazonaws.com"),
                                  tags=args.tags, opts=child_opts(self))
         policies = [*NODE_POLICIES, *((SSM_POLICY,) if args.ssm_access else ())]
@@ -98,7 +98,8 @@ class NodeGroups(pulumi.ComponentResource):
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(
                 min_size=group.min_size, desired_size=group.desired_size, max_size=group.max_size),
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable_percentage=group.max_unavailable_percentage),
-            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(id=template.id, version=template.latest_version.apply(str)),
+            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
+                id=template.id, version=template.latest_version.apply(str)),
             labels={**group.labels, "platform.eks/node-group": group.name},
             taints=[aws.eks.NodeGroupTaintArgs(key=t.key, value=t.value, effect=t.effect) for t in group.taints],
             tags=args.tags,

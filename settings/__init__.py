@@ -33,7 +33,7 @@ from settings.base import (
     tiered,
 )
 
-__all__ = ["ConfigError", "Settings", "load_settings", "parse_settings", "PROJECT"]
+__all__ = ["PROJECT", "ConfigError", "Settings", "load_settings", "parse_settings"]
 
 Target = Literal["aws", "kind"]
 Autoscaling = Literal["karpenter", "cluster-autoscaler", "none"]

@@ -172,7 +172,7 @@ def test_bad_config_names_the_key_and_what_is_valid(stack, raw, key, valid):
 
 def test_bad_config_registers_no_resource():
     recording = Recording()
-    with pytest.raises(ConfigError, match="eks-platform:network.azCount"):
+    with pytest.raises(ConfigError, match=r"eks-platform:network\.azCount"):
         run_stack("dev", overrides={"eks-platform:network": {"azCount": 9}}, recording=recording)
     assert len(recording) == 0
     # and the same stack with good config does register resources into a recording

@@ -1,0 +1,86 @@
+"""The whole program, evaluated for every stacks/Pulumi.*.yaml under the shared mocks."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness import run_stack, stack_names
+
+AWS_STACKS = [s for s in stack_names() if s != "local"]
+
+
+@pytest.fixture(scope="module", params=stack_names())
+def stack(request):
+    return request.param, run_stack(request.param)
+
+
+def test_stack_files_exist_for_every_environment():
+    assert {"dev", "staging", "prod", "local"} <= set(stack_names())
+
+
+def test_every_resource_lives_in_a_component(stack):
+    name, rec = stack
+    components = {r.urn for r in rec if not r.custom}
+    for res in rec:
+        if res.custom:
+            assert res.parent in components, f"{name}: {res.type} {res.name} is not inside a component"
+
+
+def test_aws_resources_carry_the_platform_tags(stack):
+    name, rec = stack
+    taggable = [r for r in rec if r.type.startswith("aws:") and "tags" in r.inputs]
+    assert taggable or name == "local"
+    for res in taggable:
+        assert res.inputs["tags"]["Project"] == "eks-platform", res.name
+        assert res.inputs["tags"]["Stack"] == name, res.name
+
+
+def test_kind_stack_creates_no_aws_resources():
+    rec = run_stack("local")
+    assert not [r for r in rec if r.type.startswith("aws:")]
+    assert rec.exports["target"] == "kind"
+
+
+@pytest.mark.parametrize("name", AWS_STACKS)
+def test_aws_stack_shape(name):
+    rec = run_stack(name)
+    assert rec.exports["target"] == "aws" and rec.exports["clusterName"] == f"eks-platform-{name}"
+    cluster = rec.one("aws:eks/cluster:Cluster")
+    assert cluster.inputs["vpcConfig"]["endpointPublicAccess"] is False
+    nat = len(rec.of_type("aws:ec2/natGateway:NatGateway"))
+    assert nat == {"dev": 1, "staging": 1, "prod": 3}[name]
+    assert rec.one("aws:eks/nodeGroup:NodeGroup").inputs["taints"][0]["key"] == "CriticalAddonsOnly"
+
+
+@pytest.mark.parametrize("name", AWS_STACKS)
+def test_program_ordering_edges(name):
+    rec = run_stack(name)
+    addons = {a.inputs["addonName"]: a for a in rec.of_type("aws:eks/addon:Addon")}
+    groups = rec.of_type("aws:eks/nodeGroup:NodeGroup")
+    cluster = rec.one("aws:eks/cluster:Cluster")
+    for group in groups:
+        assert rec.depends_on(group, cluster)
+        # nodes join only once the CNI runs
+        assert rec.depends_on(group, addons["vpc-cni"])
+        assert rec.depends_on(group, addons["eks-pod-identity-agent"])
+        # CoreDNS and the EBS CSI controller need nodes
+        assert rec.depends_on(addons["coredns"], group)
+        assert rec.depends_on(addons["aws-ebs-csi-driver"], group)
+    assert not rec.depends_on(addons["vpc-cni"], groups[0])
+    provider = rec.one("pulumi:providers:kubernetes")
+    assert rec.depends_on(provider, cluster)
+    for k8s_object in [r for r in rec if r.type.startswith("kubernetes:") and r.custom]:
+        assert k8s_object.provider.startswith(provider.urn), k8s_object.name
+
+
+def test_fargate_profiles_from_config_come_before_coredns():
+    rec = run_stack("dev", overrides={"eks-platform:fargateProfiles": [
+        {"name": "batch", "selectors": [{"namespace": "batch"}]}]})
+    profile = rec.one("aws:eks/fargateProfile:FargateProfile")
+    coredns = next(a for a in rec.of_type("aws:eks/addon:Addon") if a.inputs["addonName"] == "coredns")
+    assert rec.depends_on(coredns, profile)
+
+
+def test_preview_mode_evaluates_too():
+    rec = run_stack("dev", preview=True)
+    assert rec.of_type("aws:eks/cluster:Cluster")
