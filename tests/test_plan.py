@@ -1,0 +1,40 @@
+"""tools/plan.py: the offline plan of a stack, as text and JSON."""
+
+from __future__ import annotations
+
+import json
+
+from tools import plan
+
+
+def test_plan_groups_resources_by_component_with_counts(tmp_path):
+    out = tmp_path / "plan.json"
+    assert plan.main(["--stack", "prod", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    comps = {c["name"]: c for c in data["components"]}
+    assert comps["prod-network"]["resources"]["aws:ec2/natGateway:NatGateway"] == 3
+    assert comps["prod-cluster"]["resources"]["aws:eks/cluster:Cluster"] == 1
+    assert data["totals"]["resources"] == sum(c["count"] for c in data["components"])
+    assert data["settings"]["network"] == "10.30.0.0/16, 3 AZs, NAT per-az"
+    assert not [cr for cr in data["customResources"] if cr["kind"] == "StorageClass"]
+
+
+def test_plan_text_names_settings_and_components(capsys):
+    assert plan.main(["--stack", "dev"]) == 0
+    text = capsys.readouterr().out
+    assert "eks-platform offline plan: stack dev" in text
+    assert "platform:eks:Cluster  dev-cluster" in text
+    assert "system: t4g.medium ON_DEMAND AL2023_ARM_64_STANDARD 2/2/3" in text
+
+
+def test_plan_of_the_kind_stack(capsys):
+    assert plan.main(["--stack", "local", "--json", "-"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["settings"]["target"] == "kind"
+
+
+def test_plan_reports_bad_config_without_traceback(capsys, monkeypatch):
+    monkeypatch.setattr(plan, "stack_config", lambda stack: {"aws:region": "us-east-1",
+                                                             "eks-platform:network": {"azCount": 1}})
+    assert plan.main(["--stack", "dev"]) == 2
+    assert "eks-platform:network.azCount" in capsys.readouterr().err

@@ -1,0 +1,1 @@
+"""Offline tools built on the shared harness (harness/)."""

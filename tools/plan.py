@@ -1,0 +1,162 @@
+"""Offline plan: evaluate the whole program for a stack under the shared mocks and report it.
+
+    python -m tools.plan --stack dev [--json plan.json]
+
+No AWS account, Docker or Pulumi CLI: the program runs against harness/'s recording mocks. It
+prints the resource tree grouped by component with counts, the key settings, the Helm releases and
+the Kubernetes custom resources (Karpenter NodePools and the like), and can write the same as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from harness import Recording, run_stack, stack_config, stack_names
+from settings import ConfigError, Settings, parse_settings
+
+
+def _raw(stack: str) -> dict[str, Any]:
+    return {k.split(":", 1)[1] if k.startswith("eks-platform:") else k: v for k, v in stack_config(stack).items()}
+
+
+def key_settings(s: Settings) -> dict[str, Any]:
+    """The settings a reviewer checks first."""
+    if not s.is_aws:
+        return {"target": s.target, "tier": s.tier, "kind workers": s.kind.workers}
+    net = s.network
+    out: dict[str, Any] = {
+        "target": s.target,
+        "tier": s.tier,
+        "region": s.region,
+        "cluster": f"{s.cluster_name} (Kubernetes {s.cluster.version})",
+        "endpoint": "private + public " + ",".join(s.cluster.public_access_cidrs)
+        if s.cluster.endpoint_public_access else "private only",
+        "network": f"existing {net.existing.vpc_id}" if net.existing else
+        f"{net.vpc_cidr}, {net.az_count} AZs, NAT {net.nat_strategy}",
+        "control-plane logs": f"{', '.join(s.cluster.log_types)} ({s.cluster.log_retention_days} d)",
+        "autoscaling": s.autoscaling,
+    }
+    out["node groups"] = [
+        f"{g.name}: {','.join(g.instance_types)} {g.capacity_type} {g.ami_type} {g.min_size}/{g.desired_size}/"
+        f"{g.max_size}" + (f" taints {','.join(t.key for t in g.taints)}" if g.taints else "")
+        for g in s.node_groups
+    ]
+    out["fargate profiles"] = [p.name for p in s.fargate_profiles] or "none"
+    return out
+
+
+def build_plan(stack: str) -> dict[str, Any]:
+    settings = parse_settings(_raw(stack), stack)
+    started = time.perf_counter()
+    rec = run_stack(stack)
+    elapsed = time.perf_counter() - started
+    return {
+        "stack": stack,
+        "settings": key_settings(settings),
+        "components": _components(rec),
+        "helmReleases": [
+            {"name": r.name, "chart": r.inputs.get("chart"), "version": r.inputs.get("version"),
+             "namespace": r.inputs.get("namespace")}
+            for r in rec.of_type("kubernetes:helm.sh/v3:Release")
+        ],
+        "customResources": _custom_resources(rec),
+        "totals": {"resources": sum(1 for r in rec if r.custom), "components": sum(1 for r in rec if not r.custom)},
+        "evaluationSeconds": round(elapsed, 2),
+        "exports": sorted(rec.exports),
+    }
+
+
+def _components(rec: Recording) -> list[dict[str, Any]]:
+    out = []
+    for comp in (r for r in rec if not r.custom):
+        children = [r for r in rec.children(comp) if r.custom]
+        out.append({
+            "type": comp.type,
+            "name": comp.name,
+            "parent": rec.by_urn(comp.parent).name if comp.parent and "pulumi:pulumi:Stack" not in comp.parent else None,
+            "resources": dict(sorted(Counter(c.type for c in children).items())),
+            "count": len(children),
+        })
+    return out
+
+
+def _custom_resources(rec: Recording) -> list[dict[str, Any]]:
+    found = []
+    for r in rec:
+        if not r.type.startswith("kubernetes:") or "kind" not in r.inputs or "apiVersion" not in r.inputs:
+            continue
+        group = r.inputs["apiVersion"].split("/")[0] if "/" in r.inputs["apiVersion"] else ""
+        if "." not in group or (group.endswith(".k8s.io") and not group.endswith(".x-k8s.io")):
+            continue  # core and built-in API groups are not custom resources
+        item = {"kind": r.inputs["kind"], "name": (r.inputs.get("metadata") or {}).get("name", r.name)}
+        spec = r.inputs.get("spec") or {}
+        if r.inputs["kind"] == "NodePool":
+            reqs = {q["key"]: q.get("values") for q in spec.get("template", {}).get("spec", {}).get("requirements", [])}
+            item["capacityTypes"] = reqs.get("karpenter.sh/capacity-type")
+            item["arch"] = reqs.get("kubernetes.io/arch")
+            item["limits"] = spec.get("limits")
+            item["consolidation"] = (spec.get("disruption") or {}).get("consolidationPolicy")
+        found.append(item)
+    return found
+
+
+def render(plan: dict[str, Any]) -> str:
+    lines = [f"eks-platform offline plan: stack {plan['stack']} "
+             f"({plan['totals']['resources']} resources in {plan['totals']['components']} components, "
+             f"evaluated in {plan['evaluationSeconds']} s under mocks)", "", "Settings"]
+    for key, value in plan["settings"].items():
+        if isinstance(value, list):
+            lines.append(f"  {key}:")
+            lines += [f"    - {v}" for v in value]
+        else:
+            lines.append(f"  {key}: {value}")
+    lines += ["", "Resources by component"]
+    for comp in plan["components"]:
+        indent = "    " if comp["parent"] else "  "
+        lines.append(f"{indent}{comp['type']}  {comp['name']}  ({comp['count']})")
+        lines += [f"{indent}    {n:>3}  {t}" for t, n in comp["resources"].items()]
+    if plan["helmReleases"]:
+        lines += ["", "Helm releases"]
+        lines += [f"  {r['chart']} {r['version']} in {r['namespace']}" for r in plan["helmReleases"]]
+    if plan["customResources"]:
+        lines += ["", "Custom resources"]
+        for cr in plan["customResources"]:
+            extra = ""
+            if cr["kind"] == "NodePool":
+                extra = (f"  capacity {cr['capacityTypes']} arch {cr['arch']} limits {cr['limits']} "
+                         f"consolidation {cr['consolidation']}")
+            lines.append(f"  {cr['kind']} {cr['name']}{extra}")
+    lines += ["", f"Exports: {', '.join(plan['exports'])}"]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.plan", description=__doc__.splitlines()[0])
+    parser.add_argument("--stack", default="dev", help=f"one of {', '.join(stack_names())} (default dev)")
+    parser.add_argument("--json", metavar="FILE", help="also write the plan as JSON to FILE ('-' for stdout only)")
+    args = parser.parse_args(argv)
+    if args.stack not in stack_names():
+        parser.error(f"unknown stack {args.stack!r}; stacks: {', '.join(stack_names())}")
+    try:
+        plan = build_plan(args.stack)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if args.json == "-":
+        print(json.dumps(plan, indent=2))
+        return 0
+    print(render(plan))
+    if args.json:
+        Path(args.json).write_text(json.dumps(plan, indent=2) + "\n")
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
