@@ -7,10 +7,12 @@ autoscaling, controllers, observability, mesh and GitOps as components on the cl
 import pulumi
 
 from components.cluster import ClusterArgs, EksCluster
+from components.cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs, scaled_groups
 from components.common import partition_of, platform_tags
 from components.ebs_csi import EbsCsiArgs, EbsCsiDriver
 from components.eks_addons import BASE_WAVE, COMPUTE_WAVE, AddonsArgs, EksAddons
 from components.fargate import FargateArgs, FargateProfiles
+from components.metrics_server import MetricsServer, MetricsServerArgs
 from components.network import Network, NetworkArgs
 from components.node_groups import NodeGroups, NodeGroupsArgs
 from settings import load_settings
@@ -58,6 +60,19 @@ if settings.is_aws:
         opts=pulumi.ResourceOptions(depends_on=compute))
     EbsCsiDriver(f"{settings.stack}-ebs-csi", EbsCsiArgs(
         cluster=cluster, identity="irsa" if settings.cluster.irsa else "pod-identity"),
+        opts=pulumi.ResourceOptions(depends_on=compute))
+
+    # --- node autoscaling of the managed node groups (never together with Karpenter) ------------
+    if settings.autoscaling == "cluster-autoscaler":
+        ClusterAutoscaler(f"{settings.stack}-cluster-autoscaler", ClusterAutoscalerArgs(
+            cluster=cluster, settings=settings.cluster_autoscaler,
+            groups=scaled_groups(settings.node_groups, node_groups.groups),
+            identity="irsa" if settings.cluster.irsa else "pod-identity"),
+            opts=pulumi.ResourceOptions(depends_on=compute))
+
+    # --- observability ---------------------------------------------------------------------------
+    MetricsServer(f"{settings.stack}-metrics-server", MetricsServerArgs(
+        cluster=cluster, settings=settings.metrics_server, kubelet_insecure_tls=settings.target == "kind"),
         opts=pulumi.ResourceOptions(depends_on=compute))
 
     # --- exports -------------------------------------------------------------------------------

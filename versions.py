@@ -50,4 +50,17 @@ class Chart:
 
 CHARTS: dict[str, Chart] = {
     # add-on charts are added here as their components land
+    # kubernetes/autoscaler charts/cluster-autoscaler/Chart.yaml: 9.59.0, appVersion 1.35.0 (2026-07-21).
+    "cluster-autoscaler": Chart("https://kubernetes.github.io/autoscaler", "cluster-autoscaler", "9.59.0"),
+    # kubernetes-sigs/metrics-server charts/metrics-server/Chart.yaml: 3.13.1, appVersion 0.8.1.
+    "metrics-server": Chart("https://kubernetes-sigs.github.io/metrics-server/", "metrics-server", "3.13.1"),
+}
+
+# Cluster Autoscaler must match the Kubernetes minor it runs against (cluster-autoscaler/README.md,
+# "Releases"); the chart's own image (v1.35.0 in 9.59.0) would be wrong on 1.34 and 1.36. Newest
+# patch per minor from the kubernetes/autoscaler tags cluster-autoscaler-1.x.y (2026-07-22).
+CLUSTER_AUTOSCALER_IMAGE_TAGS: dict[str, str] = {
+    "1.34": "v1.34.5",
+    "1.35": "v1.35.2",
+    "1.36": "v1.36.1",
 }

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from settings.addons import ClusterAutoscalerSettings, MetricsServerSettings
 from settings.aws import (
     DEFAULT_NODE_GROUPS,
     ClusterSettings,
@@ -39,7 +40,7 @@ Target = Literal["aws", "kind"]
 Autoscaling = Literal["karpenter", "cluster-autoscaler", "none"]
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 # Keys that only make sense on AWS; the kind target refuses them.
-AWS_ONLY_KEYS = ("network", "cluster", "nodeGroups", "fargateProfiles", "autoscaling")
+AWS_ONLY_KEYS = ("network", "cluster", "nodeGroups", "fargateProfiles", "autoscaling", "clusterAutoscaler")
 
 
 class KindSettings(Model):
@@ -83,6 +84,10 @@ class Settings(Model):
     """Local kind cluster (kind only)."""
     autoscaling: Autoscaling = "karpenter"
     """Node autoscaler: karpenter, cluster-autoscaler (scales the managed node groups) or none (aws only)."""
+    cluster_autoscaler: ClusterAutoscalerSettings = Field(default_factory=ClusterAutoscalerSettings)
+    """Cluster Autoscaler tuning; only with autoscaling: cluster-autoscaler (aws only)."""
+    metrics_server: MetricsServerSettings = Field(default_factory=MetricsServerSettings)
+    """metrics-server replicas, disruption budget and resources."""
 
     @field_validator("region")
     @classmethod
@@ -119,7 +124,22 @@ class Settings(Model):
             if self.tier == "prod" and "0.0.0.0/0" in self.cluster.public_access_cidrs:
                 raise invalid("cluster.publicAccessCidrs", "0.0.0.0/0 is refused in prod; list your "
                               "networks' CIDRs or keep the endpoint private")
+            self._check_addons_fit_node_groups()
         return self
+
+    def _check_addons_fit_node_groups(self) -> None:
+        if self.autoscaling == "cluster-autoscaler" and not any(g.max_size > g.min_size for g in self.node_groups):
+            # Cluster Autoscaler only moves a group's desired size between its minSize and maxSize
+            raise invalid("autoscaling", "'cluster-autoscaler' has nothing to scale: every node group has "
+                          "maxSize == minSize ({groups}); raise maxSize of at least one nodeGroups entry, or "
+                          "choose 'karpenter' or 'none'",
+                          groups=", ".join(f"{g.name}: {g.min_size}..{g.max_size}" for g in self.node_groups))
+        system = next((g for g in self.node_groups if g.name == "system"), None)
+        if system is not None and self.metrics_server.replicas > system.max_size:
+            # each replica needs a node of its own (required anti-affinity, as upstream's HA manifest)
+            raise invalid("metricsServer.replicas", "{replicas} replicas need as many system nodes, but "
+                          "nodeGroups 'system' has maxSize {max}", replicas=self.metrics_server.replicas,
+                          max=system.max_size)
 
     @property
     def cluster_name(self) -> str:
@@ -173,6 +193,16 @@ def parse_settings(raw: dict[str, Any], stack: str) -> Settings:
                 f"invalid configuration for stack '{stack}': {PROJECT}:network.existing brings your own VPC, "
                 f"so {', '.join(f'{PROJECT}:network.{k}' for k in clash)} cannot be set with it"
             )
+    mode = raw.get("autoscaling", "karpenter")
+    if "clusterAutoscaler" in raw and mode in ("karpenter", "none"):
+        # Karpenter and Cluster Autoscaler must never both scale the same node groups; settings for
+        # one that is not installed would be silently ignored.
+        raise ConfigError(
+            f"invalid configuration for stack '{stack}' (stacks/Pulumi.{stack}.yaml):\n"
+            f"  {PROJECT}:clusterAutoscaler: only applies when {PROJECT}:autoscaling is 'cluster-autoscaler', "
+            f"but it is '{mode}'; remove {PROJECT}:clusterAutoscaler or set {PROJECT}:autoscaling to "
+            "'cluster-autoscaler'"
+        )
     if "stack" in raw:
         raise ConfigError(f"invalid configuration for stack '{stack}': {PROJECT}:stack is not a config key "
                           "(the stack name comes from `pulumi stack select`)")
