@@ -70,7 +70,7 @@ def ebs_children(rec):
 
 def test_ebs_csi_uses_pod_identity_with_the_managed_policy():
     rec = build_ebs()
-    component, children = ebs_children(rec)
+    _, children = ebs_children(rec)
     addon = next(r for r in children if r.type == "aws:eks/addon:Addon")
     assert addon.inputs["addonName"] == "aws-ebs-csi-driver"
     assert addon.inputs["addonVersion"] == versions.EKS_ADDONS["1.36"]["aws-ebs-csi-driver"]

@@ -79,7 +79,7 @@ def _components(rec: Recording) -> list[dict[str, Any]]:
         out.append({
             "type": comp.type,
             "name": comp.name,
-            "parent": rec.by_urn(comp.parent).name if comp.parent and "pulumi:pulumi:Stack" not in comp.parent else None,
+            "parent": None if not comp.parent or "pulumi:pulumi:Stack" in comp.parent else rec.by_urn(comp.parent).name,
             "resources": dict(sorted(Counter(c.type for c in children).items())),
             "count": len(children),
         })
