@@ -12,29 +12,32 @@ from dataclasses import dataclass
 KUBERNETES_VERSIONS: tuple[str, ...] = ("1.34", "1.35", "1.36")
 DEFAULT_KUBERNETES_VERSION = "1.36"
 
-# EKS managed add-on versions per Kubernetes minor (aws eks describe-addon-versions
-# --kubernetes-version <v> --addon-name <name>). Bump one line to move one add-on.
+# EKS managed add-on versions per Kubernetes minor. Bump one line to move one add-on; check a new
+# pin with `aws eks describe-addon-versions --kubernetes-version <v> --addon-name <name>`.
+# Sources (2026-08 to 2026-10): EKS user guide managing-kube-proxy (kube-proxy follows the minor),
+# public Terraform pins and a live 1.36 cluster inventory found with the search tool; vpc-cni
+# needs >= v1.14 for enableNetworkPolicy (cni-network-policy-configure).
 EKS_ADDONS: dict[str, dict[str, str]] = {
     "1.34": {
-        "vpc-cni": "TBD",
-        "kube-proxy": "TBD",
-        "coredns": "TBD",
-        "eks-pod-identity-agent": "TBD",
-        "aws-ebs-csi-driver": "TBD",
+        "vpc-cni": "v1.22.4-eksbuild.3",
+        "kube-proxy": "v1.34.6-eksbuild.29",
+        "coredns": "v1.12.4-eksbuild.38",
+        "eks-pod-identity-agent": "v1.3.10-eksbuild.3",
+        "aws-ebs-csi-driver": "v1.66.0-eksbuild.1",
     },
     "1.35": {
-        "vpc-cni": "TBD",
-        "kube-proxy": "TBD",
-        "coredns": "TBD",
-        "eks-pod-identity-agent": "TBD",
-        "aws-ebs-csi-driver": "TBD",
+        "vpc-cni": "v1.23.2-eksbuild.1",
+        "kube-proxy": "v1.35.3-eksbuild.29",
+        "coredns": "v1.14.6-eksbuild.4",
+        "eks-pod-identity-agent": "v1.4.0-eksbuild.3",
+        "aws-ebs-csi-driver": "v1.66.0-eksbuild.1",
     },
     "1.36": {
-        "vpc-cni": "TBD",
-        "kube-proxy": "TBD",
-        "coredns": "TBD",
-        "eks-pod-identity-agent": "TBD",
-        "aws-ebs-csi-driver": "TBD",
+        "vpc-cni": "v1.23.2-eksbuild.1",
+        "kube-proxy": "v1.36.0-eksbuild.45",
+        "coredns": "v1.14.7-eksbuild.11",
+        "eks-pod-identity-agent": "v1.4.0-eksbuild.3",
+        "aws-ebs-csi-driver": "v1.66.0-eksbuild.1",
     },
 }
 
@@ -50,6 +53,9 @@ class Chart:
 
 CHARTS: dict[str, Chart] = {
     # add-on charts are added here as their components land
+    # aws/karpenter-provider-aws charts/karpenter{,-crd}/Chart.yaml: 1.14.1 (2026-08-21); the two move together.
+    "karpenter-crd": Chart("oci://public.ecr.aws/karpenter", "karpenter-crd", "1.14.1"),
+    "karpenter": Chart("oci://public.ecr.aws/karpenter", "karpenter", "1.14.1"),
     # kubernetes/autoscaler charts/cluster-autoscaler/Chart.yaml: 9.59.0, appVersion 1.35.0 (2026-07-21).
     "cluster-autoscaler": Chart("https://kubernetes.github.io/autoscaler", "cluster-autoscaler", "9.59.0"),
     # kubernetes-sigs/metrics-server charts/metrics-server/Chart.yaml: 3.13.1, appVersion 0.8.1.
@@ -64,3 +70,9 @@ CLUSTER_AUTOSCALER_IMAGE_TAGS: dict[str, str] = {
     "1.35": "v1.35.2",
     "1.36": "v1.36.1",
 }
+
+# The EKS-optimized AL2023 AMI release prod's Karpenter nodes run (EC2NodeClass amiSelectorTerms alias);
+# dev and staging follow al2023@latest. awslabs/amazon-eks-ami release v20260714 (CHANGELOG.md: AL2023
+# standard x86_64 and arm64 AMIs for Kubernetes 1.32-1.36). Bumping it rolls every prod Karpenter node
+# (drift), within the NodePools' disruption budgets.
+KARPENTER_AMI_ALIAS = "al2023@v20260714"
