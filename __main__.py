@@ -12,6 +12,7 @@ from components.common import partition_of, platform_tags
 from components.ebs_csi import EbsCsiArgs, EbsCsiDriver
 from components.eks_addons import BASE_WAVE, COMPUTE_WAVE, AddonsArgs, EksAddons
 from components.fargate import FargateArgs, FargateProfiles
+from components.karpenter import Karpenter, KarpenterArgs
 from components.metrics_server import MetricsServer, MetricsServerArgs
 from components.network import Network, NetworkArgs
 from components.node_groups import NodeGroups, NodeGroupsArgs
@@ -46,11 +47,15 @@ if settings.is_aws:
         # nodes turn Ready only once the VPC CNI runs; Pod Identity needs its agent
         opts=pulumi.ResourceOptions(depends_on=[base_addons]))
     compute: list[pulumi.Resource] = [node_groups]
-    if settings.fargate_profiles:
+    # karpenter.runOn 'fargate' adds the controller's own profile (kube-system, pods of the karpenter chart)
+    fargate_profiles = list(settings.fargate_profiles)
+    if settings.autoscaling == "karpenter":
+        fargate_profiles += settings.karpenter.controller_fargate_profiles
+    if fargate_profiles:
         compute.append(FargateProfiles(f"{settings.stack}-fargate", FargateArgs(
             cluster_name=eks.cluster.name, cluster_arn=eks.cluster.arn, region=region,
             partition=partition_of(region), account_id=eks.aws_facts.account_id,
-            subnet_ids=network.private_subnet_ids, profiles=settings.fargate_profiles, tags=tags)))
+            subnet_ids=network.private_subnet_ids, profiles=fargate_profiles, tags=tags)))
     cluster = eks.handle(node_role_arn=node_groups.role.arn)
 
     # --- cluster add-ons that need nodes ---------------------------------------------------------
@@ -61,6 +66,15 @@ if settings.is_aws:
     EbsCsiDriver(f"{settings.stack}-ebs-csi", EbsCsiArgs(
         cluster=cluster, identity="irsa" if settings.cluster.irsa else "pod-identity"),
         opts=pulumi.ResourceOptions(depends_on=compute))
+
+    # --- node autoscaling with Karpenter (never together with Cluster Autoscaler) ---------------
+    if settings.autoscaling == "karpenter":
+        karpenter = Karpenter(f"{settings.stack}-karpenter", KarpenterArgs(
+            cluster=cluster, config=settings.karpenter, tags=tags,
+            identity="irsa" if settings.cluster.irsa else "pod-identity"),
+            # the controller runs on the system nodes (or its Fargate profile) and needs the Pod Identity agent
+            opts=pulumi.ResourceOptions(depends_on=compute))
+        pulumi.export("karpenterNodePools", karpenter.node_pool_names)
 
     # --- node autoscaling of the managed node groups (never together with Karpenter) ------------
     if settings.autoscaling == "cluster-autoscaler":

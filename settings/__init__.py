@@ -33,6 +33,7 @@ from settings.base import (
     invalid,
     tiered,
 )
+from settings.karpenter import FARGATE_PROFILE, KarpenterSettings
 
 __all__ = ["PROJECT", "ConfigError", "Settings", "load_settings", "parse_settings"]
 
@@ -40,7 +41,7 @@ Target = Literal["aws", "kind"]
 Autoscaling = Literal["karpenter", "cluster-autoscaler", "none"]
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 # Keys that only make sense on AWS; the kind target refuses them.
-AWS_ONLY_KEYS = ("network", "cluster", "nodeGroups", "fargateProfiles", "autoscaling", "clusterAutoscaler")
+AWS_ONLY_KEYS = ("network", "cluster", "nodeGroups", "fargateProfiles", "autoscaling", "karpenter", "clusterAutoscaler")
 
 
 class KindSettings(Model):
@@ -84,6 +85,9 @@ class Settings(Model):
     """Local kind cluster (kind only)."""
     autoscaling: Autoscaling = "karpenter"
     """Node autoscaler: karpenter, cluster-autoscaler (scales the managed node groups) or none (aws only)."""
+    karpenter: KarpenterSettings = Field(default_factory=KarpenterSettings)
+    """Karpenter: controller placement and size, EC2NodeClasses and NodePools; only with autoscaling:
+    karpenter (aws only)."""
     cluster_autoscaler: ClusterAutoscalerSettings = Field(default_factory=ClusterAutoscalerSettings)
     """Cluster Autoscaler tuning; only with autoscaling: cluster-autoscaler (aws only)."""
     metrics_server: MetricsServerSettings = Field(default_factory=MetricsServerSettings)
@@ -124,6 +128,8 @@ class Settings(Model):
             if self.tier == "prod" and "0.0.0.0/0" in self.cluster.public_access_cidrs:
                 raise invalid("cluster.publicAccessCidrs", "0.0.0.0/0 is refused in prod; list your "
                               "networks' CIDRs or keep the endpoint private")
+            if self.autoscaling == "karpenter":
+                self._check_karpenter()
             self._check_addons_fit_node_groups()
         return self
 
@@ -140,6 +146,21 @@ class Settings(Model):
             raise invalid("metricsServer.replicas", "{replicas} replicas need as many system nodes, but "
                           "nodeGroups 'system' has maxSize {max}", replicas=self.metrics_server.replicas,
                           max=system.max_size)
+
+    def _check_karpenter(self) -> None:
+        run_on = self.karpenter.run_on
+        system = next((g for g in self.node_groups if g.name == "system"), None)
+        if run_on == "system-nodes" and (system is None or system.max_size < 2):
+            # two replicas, spread over zones and hosts (the chart's required topology spread)
+            raise invalid("karpenter.runOn", "'system-nodes' runs two controller replicas on the 'system' "
+                          "node group, which needs maxSize >= 2 ({found}); add or grow it, or use runOn 'fargate'",
+                          found="it is missing" if system is None else f"it has {system.max_size}")
+        if run_on == "fargate" and not self.cluster.irsa:
+            raise invalid("karpenter.runOn", "'fargate' needs IRSA because EKS Pod Identity does not work on "
+                          "Fargate: set eks-platform:cluster.irsa: true, or use runOn 'system-nodes'")
+        if run_on == "fargate" and any(p.name == FARGATE_PROFILE for p in self.fargate_profiles):
+            raise invalid("fargateProfiles", "the name '{name}' is taken by the profile karpenter.runOn 'fargate' "
+                          "creates; rename yours", name=FARGATE_PROFILE)
 
     @property
     def cluster_name(self) -> str:
@@ -202,6 +223,15 @@ def parse_settings(raw: dict[str, Any], stack: str) -> Settings:
             f"  {PROJECT}:clusterAutoscaler: only applies when {PROJECT}:autoscaling is 'cluster-autoscaler', "
             f"but it is '{mode}'; remove {PROJECT}:clusterAutoscaler or set {PROJECT}:autoscaling to "
             "'cluster-autoscaler'"
+        )
+    autoscaling = raw.get("autoscaling", Settings.model_fields["autoscaling"].default)
+    if "karpenter" in raw and autoscaling != "karpenter":
+        # pools that would never be created must not look configured
+        raise ConfigError(
+            f"invalid configuration for stack '{stack}' (stacks/Pulumi.{stack}.yaml):\n"
+            f"  {PROJECT}:karpenter: only applies when "
+            f"{PROJECT}:autoscaling is 'karpenter', but it is '{autoscaling}'; remove {PROJECT}:karpenter "
+            f"or set {PROJECT}:autoscaling to 'karpenter'"
         )
     if "stack" in raw:
         raise ConfigError(f"invalid configuration for stack '{stack}': {PROJECT}:stack is not a config key "
