@@ -8,13 +8,23 @@ from typing import Any
 import pytest
 
 from harness import UPSTREAM_DIR, run
-from settings import Settings, parse_settings
+from settings import ConfigError, Settings, parse_settings
 
 
 def make_settings(stack: str = "dev", **raw: Any) -> Settings:
     """Settings as a stack file would give them; keyword names are config keys (camelCase)."""
     raw.setdefault("aws:region", "us-east-1") if stack != "local" else None
     return parse_settings(raw, stack)
+
+
+def assert_config_error(stack: str, raw: dict[str, Any], key: str, valid: str | None) -> None:
+    """``raw`` is refused with an error that names ``key`` and (if given) says what is valid."""
+    with pytest.raises(ConfigError) as err:
+        parse_settings(raw, stack)
+    message = str(err.value)
+    assert f"{key}:" in message or f"{key} " in message or f"{key}," in message, message
+    if valid:
+        assert valid in message, message
 
 
 def policy(doc: Any) -> dict:
@@ -30,4 +40,4 @@ def upstream(*parts: str):
     return path
 
 
-__all__ = ["make_settings", "policy", "run", "upstream"]
+__all__ = ["assert_config_error", "make_settings", "policy", "run", "upstream"]
