@@ -9,6 +9,7 @@ from typing import Any
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
@@ -33,6 +34,8 @@ class Recorded:
     outputs: dict[str, Any] = field(default_factory=dict)
     delete_before_replace: bool = False
     ignore_changes: list[str] = field(default_factory=list)
+    aliases: list[str] = field(default_factory=list)
+    """Full URNs this resource was known by before (its ``aliases`` option, resolved by the SDK)."""
 
     @property
     def parent_type(self) -> str:
@@ -172,6 +175,15 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.recording = recording
 
+    def GetDeploymentInfo(self, request):  # noqa: N802 - gRPC method name
+        # Without alias specs the SDK resolves every alias to the full URN itself (the engine's own
+        # rule, ``all_aliases``), so the recording holds the old URNs a resource answers to.
+        info = super().GetDeploymentInfo(request)
+        features = [f for f in info.supportedFeatures if f != resource_pb2.RESOURCE_MONITOR_FEATURE_ALIAS_SPECS]
+        del info.supportedFeatures[:]
+        info.supportedFeatures.extend(features)
+        return info
+
     def RegisterResource(self, request):  # noqa: N802 - gRPC method name
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
@@ -189,6 +201,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     outputs=_plain(state),
                     delete_before_replace=request.deleteBeforeReplace,
                     ignore_changes=list(request.ignoreChanges),
+                    aliases=sorted(request.aliasURNs),
                 )
             )
         return response
