@@ -34,13 +34,19 @@ VIEW_POLICY = "AmazonEKSViewPolicy"
 @dataclass(frozen=True, kw_only=True)
 class ClusterArgs:
     cluster_name: str
+    """Physical EKS cluster name."""
     region: str
-    config: ClusterSettings
+    """AWS region."""
+    settings: ClusterSettings
+    """Version, endpoint access, logs, access entries, encryption and IRSA."""
     vpc_id: pulumi.Input[str]
+    """VPC of the cluster."""
     subnet_ids: list[pulumi.Input[str]]
     """Private subnets for the control plane's ENIs."""
     az_count: int
+    """Zones the subnets span (replica counts of zone-spread controllers follow it)."""
     tags: dict[str, str] = field(default_factory=dict)
+    """Tags on every AWS resource of the cluster and, through the handle, of its add-ons."""
 
 
 def kubeconfig(name: str, endpoint: str, ca_data: str, region: str) -> str:
@@ -69,7 +75,7 @@ class EksCluster(PlatformComponent):
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE, name, opts)
-        cfg, cluster_name = args.config, args.cluster_name
+        cfg, cluster_name = args.settings, args.cluster_name
         partition = partition_of(args.region)
         self._args = args
         account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
@@ -151,7 +157,7 @@ class EksCluster(PlatformComponent):
             vpc_id=pulumi.Output.from_input(args.vpc_id),
             private_subnet_ids=[pulumi.Output.from_input(s) for s in args.subnet_ids],
             cluster_security_group_id=self.cluster.vpc_config.cluster_security_group_id,
-            node_role_arn=None, oidc=oidc, tags=dict(args.tags))
+            identity="irsa" if cfg.irsa else "pod-identity", oidc=oidc, tags=dict(args.tags))
         self.register_outputs({
             "name": self.cluster.name,
             "arn": self.cluster.arn,
@@ -161,13 +167,11 @@ class EksCluster(PlatformComponent):
             "log_group": self.log_group.name,
         })
 
-    def handle(self, node_role_arn: pulumi.Output[str] | None = None) -> ClusterHandle:
-        """The add-on contract; ``node_role_arn`` is the managed node groups' role, once it exists."""
+    def handle(self) -> ClusterHandle:
+        """The add-on contract, before compute: compute adds the node role and its readiness."""
         facts = self.aws_facts
-        if node_role_arn is not None:
-            facts = AwsFacts(**{**facts.__dict__, "node_role_arn": node_role_arn})
         return ClusterHandle(physical_name=self._args.cluster_name, name=self.cluster.name,
-                             version=self._args.config.version, endpoint=self.cluster.endpoint,
+                             version=self._args.settings.version, endpoint=self.cluster.endpoint,
                              provider=self.provider, aws=facts, az_count=self._args.az_count)
 
     def _key_policy(self, account_id: pulumi.Output[str], partition: str) -> pulumi.Output[str]:
@@ -186,16 +190,29 @@ class EksCluster(PlatformComponent):
         )
 
     def _access_entries(self, name: str, cfg: ClusterSettings, partition: str) -> list[pulumi.Resource]:
+        """One entry and one policy association per principal, named after the principal so that
+        reordering the lists renames nothing.
+
+        Entries used to be named by their position in admins-then-viewers; the alias keeps each
+        existing one. Upgrade with the lists unchanged, then reorder freely.
+        """
         made: list[pulumi.Resource] = []
-        grants = [(arn, ADMIN_POLICY) for arn in cfg.admin_principal_arns]
-        grants += [(arn, VIEW_POLICY) for arn in cfg.viewer_principal_arns]
-        for i, (arn, policy) in enumerate(grants):
-            kind = "admin" if policy == ADMIN_POLICY else "viewer"
-            entry = aws.eks.AccessEntry(f"{name}-{kind}-{i}", cluster_name=self.cluster.name, principal_arn=arn,
-                                        type="STANDARD", tags=self._args.tags, opts=child_opts(self))
+        grants = [("admin", ADMIN_POLICY, arn) for arn in cfg.admin_principal_arns]
+        grants += [("viewer", VIEW_POLICY, arn) for arn in cfg.viewer_principal_arns]
+        for position, (kind, policy, arn) in enumerate(grants):
+            logical = f"{name}-{kind}-{principal_slug(arn)}"
+            was = pulumi.ResourceOptions(aliases=[pulumi.Alias(name=f"{name}-{kind}-{position}")])
+            entry = aws.eks.AccessEntry(logical, cluster_name=self.cluster.name, principal_arn=arn,
+                                        type="STANDARD", tags=self._args.tags, opts=child_opts(self, was))
             assoc = aws.eks.AccessPolicyAssociation(
-                f"{name}-{kind}-{i}", cluster_name=self.cluster.name, principal_arn=entry.principal_arn,
+                logical, cluster_name=self.cluster.name, principal_arn=entry.principal_arn,
                 policy_arn=f"arn:{partition}:eks::aws:cluster-access-policy/{policy}",
-                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"), opts=child_opts(self))
+                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"), opts=child_opts(self, was))
             made += [entry, assoc]
         return made
+
+
+def principal_slug(arn: str) -> str:
+    """``arn:aws:iam::123456789012:role/team/Admin`` -> ``123456789012-role-team-Admin``: a stable,
+    readable logical name (URNs may not contain '::')."""
+    return arn.split("::", 1)[1].replace(":", "-").replace("/", "-")

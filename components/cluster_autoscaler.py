@@ -28,7 +28,8 @@ import pulumi_kubernetes as k8s
 
 import versions
 from components import helm
-from components.common import IdentityMode, PlatformComponent, child_opts, policy_document, statement, workload_identity
+from components.addon import AddOn
+from components.common import PlatformComponent, child_opts, policy_document, statement, workload_identity
 from components.handle import ClusterHandle
 from settings.addons import ClusterAutoscalerSettings
 from settings.aws import NodeGroupSettings
@@ -88,10 +89,11 @@ def _asg_names(resources: Any) -> list[str]:
 @dataclass(frozen=True, kw_only=True)
 class ClusterAutoscalerArgs:
     cluster: ClusterHandle
+    """The EKS cluster: its AWS facts, identity mode (Pod Identity or IRSA) and tags."""
     settings: ClusterAutoscalerSettings
+    """Scaling flags, replicas and resources."""
     groups: Sequence[ScaledGroup]
     """The managed node groups; at least one must have maxSize > minSize."""
-    identity: IdentityMode = "pod-identity"
 
     def __post_init__(self) -> None:
         if self.cluster.aws is None:
@@ -150,7 +152,7 @@ class ClusterAutoscaler(PlatformComponent):
             opts=child_opts(self))
         identity = workload_identity(
             name, self, cluster_name=cluster.name, namespace=NAMESPACE, service_account=SERVICE_ACCOUNT,
-            mode=args.identity, oidc=facts.oidc, policy_arns={}, tags=facts.tags)
+            mode=facts.identity, oidc=facts.oidc, policy_arns={}, tags=facts.tags)
         self.role = identity.role
         # Attached here rather than through workload_identity so the release can wait for it: the
         # autoscaler exits at start when its first AWS calls are denied.
@@ -188,3 +190,22 @@ class ClusterAutoscaler(PlatformComponent):
             "node_groups": [g.name for g in args.groups if g.scalable],
             "autoscaling_group_names": self.autoscaling_group_names,
         })
+
+
+class ClusterAutoscalerAddOn(AddOn):
+    """Node autoscaling of the managed node groups; never together with Karpenter."""
+
+    key = "cluster-autoscaler"
+    aws_only = True
+    config_keys = ("clusterAutoscaler",)
+    enabled_by = ("autoscaling", "cluster-autoscaler")
+
+    @classmethod
+    def enabled(cls, settings):
+        return settings.is_aws and settings.autoscaling == "cluster-autoscaler"
+
+    @classmethod
+    def build(cls, name, cluster, settings):
+        groups = scaled_groups(settings.node_groups, cluster.aws.node_groups)
+        return ClusterAutoscaler(name, ClusterAutoscalerArgs(cluster=cluster, settings=settings.cluster_autoscaler,
+                                                             groups=groups))

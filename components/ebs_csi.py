@@ -13,7 +13,8 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 import versions
-from components.common import IdentityMode, PlatformComponent, child_opts, managed_policy_arn, workload_identity
+from components.addon import AddOn
+from components.common import PlatformComponent, child_opts, managed_policy_arn, workload_identity
 from components.handle import ClusterHandle
 
 TYPE = "platform:storage:EbsCsiDriver"
@@ -24,7 +25,11 @@ STORAGE_CLASS = "gp3"
 @dataclass(frozen=True, kw_only=True)
 class EbsCsiArgs:
     cluster: ClusterHandle
-    identity: IdentityMode = "pod-identity"
+    """The EKS cluster (its identity mode decides Pod Identity or IRSA)."""
+
+    def __post_init__(self) -> None:
+        if self.cluster.aws is None:
+            raise ValueError("the EBS CSI driver is AWS-only; the cluster handle has no AWS facts")
 
 
 class EbsCsiDriver(PlatformComponent):
@@ -35,11 +40,10 @@ class EbsCsiDriver(PlatformComponent):
         super().__init__(TYPE, name, opts)
         cluster = args.cluster
         facts = cluster.aws
-        if facts is None:
-            raise ValueError("the EBS CSI driver is AWS-only; the cluster handle has no AWS facts")
+        assert facts is not None  # checked by the args
         identity = workload_identity(
             name, self, cluster_name=cluster.name, namespace=NAMESPACE, service_account=SERVICE_ACCOUNT,
-            mode=args.identity, oidc=facts.oidc, tags=facts.tags,
+            mode=facts.identity, oidc=facts.oidc, tags=facts.tags,
             policy_arns={"policy": managed_policy_arn(facts.partition, "service-role/AmazonEBSCSIDriverPolicy")})
         # IRSA hands the role to the add-on; Pod Identity goes through the association.
         role_arn = identity.role.arn if identity.association is None else None
@@ -48,10 +52,10 @@ class EbsCsiDriver(PlatformComponent):
             addon_version=versions.EKS_ADDONS[cluster.version]["aws-ebs-csi-driver"],
             service_account_role_arn=role_arn,
             resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE", tags=facts.tags,
-            opts=child_opts(self, pulumi.ResourceOptions(
-                # the controller must find its Pod Identity association when it starts
+            # the controller needs nodes to run on, and its Pod Identity association when it starts
+            opts=child_opts(self, cluster.pods_opts(pulumi.ResourceOptions(
                 depends_on=[identity.association] if identity.association is not None else [],
-                custom_timeouts=pulumi.CustomTimeouts(create="30m", update="30m"))))
+                custom_timeouts=pulumi.CustomTimeouts(create="30m", update="30m")))))
         self.storage_class = k8s.storage.v1.StorageClass(
             f"{name}-gp3",
             metadata={"name": STORAGE_CLASS, "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
@@ -63,3 +67,14 @@ class EbsCsiDriver(PlatformComponent):
             opts=child_opts(self, cluster.k8s_opts()))
         self.register_outputs({"addon_version": self.addon.addon_version, "role_arn": identity.role.arn,
                                "storage_class": STORAGE_CLASS})
+
+
+class EbsCsiAddOn(AddOn):
+    """EBS volumes for PersistentVolumeClaims, and the default gp3 StorageClass (EKS only)."""
+
+    key = "ebs-csi"
+    aws_only = True
+
+    @classmethod
+    def build(cls, name, cluster, settings):
+        return EbsCsiDriver(name, EbsCsiArgs(cluster=cluster))

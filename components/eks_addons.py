@@ -9,14 +9,16 @@ or it sits DEGRADED until its create timeout (terraform-aws-eks #3001; reference
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 import versions
+from components.addon import AddOn
 from components.common import PlatformComponent, child_opts
+from components.handle import ClusterHandle
 
 TYPE = "platform:eks:Addons"
 BASE_WAVE = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
@@ -33,16 +35,20 @@ CONFIGURATION: dict[str, dict[str, Any]] = {
 
 @dataclass(frozen=True, kw_only=True)
 class AddonsArgs:
-    cluster_name: pulumi.Input[str]
-    kubernetes_version: str
+    cluster: ClusterHandle
+    """The EKS cluster; the add-ons wait for its readiness when ``needs_nodes``."""
     addons: tuple[str, ...]
-    tags: dict[str, str] = field(default_factory=dict)
+    """EKS add-on names, each pinned in ``versions.EKS_ADDONS`` for the cluster's version."""
+    needs_nodes: bool = False
+    """The add-ons run pods that must be scheduled (CoreDNS): wait for compute."""
 
     def __post_init__(self) -> None:
-        pinned = versions.EKS_ADDONS[self.kubernetes_version]
+        if self.cluster.aws is None:
+            raise ValueError("AddonsArgs.cluster: EKS add-ons need an EKS cluster (the handle has no AWS facts)")
+        pinned = versions.EKS_ADDONS[self.cluster.version]
         unknown = [a for a in self.addons if a not in pinned]
         if unknown:
-            raise ValueError(f"no pinned version in versions.EKS_ADDONS[{self.kubernetes_version!r}] for {unknown}")
+            raise ValueError(f"no pinned version in versions.EKS_ADDONS[{self.cluster.version!r}] for {unknown}")
 
 
 class EksAddons(PlatformComponent):
@@ -50,21 +56,35 @@ class EksAddons(PlatformComponent):
 
     def __init__(self, name: str, args: AddonsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE, name, opts)
-        pinned = versions.EKS_ADDONS[args.kubernetes_version]
+        cluster = args.cluster
+        pinned = versions.EKS_ADDONS[cluster.version]
+        waits = cluster.pods_opts() if args.needs_nodes else None
         self.addons = {}
         for addon in args.addons:
             config = CONFIGURATION.get(addon)
             self.addons[addon] = aws.eks.Addon(
                 f"{name}-{addon}",
-                cluster_name=args.cluster_name,
+                cluster_name=cluster.name,
                 addon_name=addon,
                 addon_version=pinned[addon],
                 configuration_values=json.dumps(config, sort_keys=True) if config else None,
                 # adopt whatever copy exists (a cluster created elsewhere may have self-managed ones)
                 resolve_conflicts_on_create="OVERWRITE",
                 resolve_conflicts_on_update="OVERWRITE",
-                tags=args.tags,
-                opts=child_opts(self, pulumi.ResourceOptions(
-                    custom_timeouts=pulumi.CustomTimeouts(create="30m", update="30m"))),
+                tags=cluster.aws.tags,  # type: ignore[union-attr]  # checked by the args
+                opts=child_opts(self, pulumi.ResourceOptions.merge(waits, pulumi.ResourceOptions(
+                    custom_timeouts=pulumi.CustomTimeouts(create="30m", update="30m")))),
             )
         self.register_outputs({"addons": {k: v.addon_version for k, v in self.addons.items()}})
+
+
+class CoreDnsAddOn(AddOn):
+    """CoreDNS as an EKS add-on: the "compute" wave, after nodes or Fargate profiles exist (else it
+    sits DEGRADED until its create timeout). kind brings its own CoreDNS."""
+
+    key = "addons-compute"
+    aws_only = True
+
+    @classmethod
+    def build(cls, name, cluster, settings):
+        return EksAddons(name, AddonsArgs(cluster=cluster, addons=COMPUTE_WAVE, needs_nodes=True))

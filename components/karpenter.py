@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -23,8 +23,8 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components import helm
+from components.addon import AddOn
 from components.common import (
-    IdentityMode,
     PlatformComponent,
     child_opts,
     managed_policy_arn,
@@ -57,16 +57,18 @@ CR_TIMEOUTS = pulumi.CustomTimeouts(create="10m", update="10m", delete="45m")
 @dataclass(frozen=True, kw_only=True)
 class KarpenterArgs:
     cluster: ClusterHandle
-    config: KarpenterSettings
-    identity: IdentityMode = "pod-identity"
-    tags: dict[str, str] = field(default_factory=dict)
+    """The EKS cluster: its AWS facts, identity mode (Pod Identity or IRSA) and tags."""
+    settings: KarpenterSettings
+    """Controller placement and size, EC2NodeClasses and NodePools."""
 
     def __post_init__(self) -> None:
-        if self.cluster.aws is None:
+        facts = self.cluster.aws
+        if facts is None:
             raise ValueError("Karpenter is AWS-only; the cluster handle has no AWS facts (kind?)")
-        if self.identity == "irsa" and self.cluster.aws.oidc is None:
-            raise ValueError("KarpenterArgs.identity 'irsa' needs the cluster's OIDC provider (cluster.irsa: true)")
-        if self.config.run_on == "fargate" and self.identity != "irsa":
+        if facts.identity == "irsa" and facts.oidc is None:
+            raise ValueError("KarpenterArgs.cluster: identity 'irsa' needs the cluster's OIDC provider "
+                             "(cluster.irsa: true)")
+        if self.settings.run_on == "fargate" and facts.identity != "irsa":
             raise ValueError("KarpenterArgs: a controller on Fargate needs identity 'irsa' "
                              "(EKS Pod Identity does not work on Fargate)")
 
@@ -268,9 +270,9 @@ class Karpenter(PlatformComponent):
 
     def __init__(self, name: str, args: KarpenterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE, name, opts)
-        cluster, config = args.cluster, args.config
+        cluster, config = args.cluster, args.settings
         facts: AwsFacts = cluster.aws  # type: ignore[assignment]  # checked by KarpenterArgs
-        tags = dict(args.tags)
+        tags = dict(facts.tags)
 
         # --- nodes: role, its policies and its access entry -------------------------------------
         self.node_role = aws.iam.Role(f"{name}-node-role", assume_role_policy=service_trust("ec2.amazonaws.com"),
@@ -318,7 +320,7 @@ class Karpenter(PlatformComponent):
         # controller can depend on them: on destroy the controller must keep its permissions until
         # it has drained and terminated every node.
         identity = workload_identity(name, self, cluster_name=cluster.name, namespace=NAMESPACE,
-                                     service_account=SERVICE_ACCOUNT, mode=args.identity, oidc=facts.oidc,
+                                     service_account=SERVICE_ACCOUNT, mode=facts.identity, oidc=facts.oidc,
                                      policy_arns={}, tags=tags)
         self.controller_role = identity.role
         controller_attachments = [
@@ -377,3 +379,24 @@ class Karpenter(PlatformComponent):
             "node_class_names": list(self.node_classes),
             "node_pool_names": self.node_pool_names,
         })
+
+
+class KarpenterAddOn(AddOn):
+    """Node autoscaling with Karpenter (the default); never together with Cluster Autoscaler."""
+
+    key = "karpenter"
+    aws_only = True
+    config_keys = ("karpenter",)
+    enabled_by = ("autoscaling", "karpenter")
+
+    @classmethod
+    def enabled(cls, settings):
+        return settings.is_aws and settings.autoscaling == "karpenter"
+
+    @classmethod
+    def build(cls, name, cluster, settings):
+        return Karpenter(name, KarpenterArgs(cluster=cluster, settings=settings.karpenter))
+
+    @classmethod
+    def exports(cls, component):
+        return {"karpenterNodePools": component.node_pool_names}

@@ -22,6 +22,7 @@ import pulumi_kubernetes as k8s
 
 import versions
 from components import helm
+from components.addon import AddOn
 from components.common import PlatformComponent
 from components.handle import ClusterHandle
 from settings.addons import MetricsServerSettings
@@ -36,7 +37,9 @@ SELECTOR = {"app.kubernetes.io/name": CHART, "app.kubernetes.io/instance": CHART
 @dataclass(frozen=True, kw_only=True)
 class MetricsServerArgs:
     cluster: ClusterHandle
+    """The cluster, EKS or kind."""
     settings: MetricsServerSettings
+    """Replicas, disruption budget and resources."""
     kubelet_insecure_tls: bool = False
     """Skip verifying kubelet certificates: only for kind, whose kubelet certificates are self-signed."""
 
@@ -77,3 +80,15 @@ class MetricsServer(PlatformComponent):
             "replicas": args.settings.replicas,
             "pod_disruption_budget": args.settings.pdb,
         })
+
+
+class MetricsServerAddOn(AddOn):
+    """The resource metrics API (kubectl top, HPA), on EKS and kind."""
+
+    key = "metrics-server"
+    config_keys = ("metricsServer",)
+
+    @classmethod
+    def build(cls, name, cluster, settings):
+        return MetricsServer(name, MetricsServerArgs(cluster=cluster, settings=settings.metrics_server,
+                                                     kubelet_insecure_tls=cluster.target == "kind"))

@@ -22,8 +22,11 @@ class NetworkArgs:
     cluster_name: str
     """Physical EKS cluster name: it goes into the ownership and Karpenter discovery tags."""
     region: str
-    config: NetworkSettings
+    """AWS region (endpoint service names)."""
+    settings: NetworkSettings
+    """CIDR, zones, NAT, endpoints, flow logs, or an existing VPC."""
     tags: dict[str, str] = field(default_factory=dict)
+    """Tags on every resource."""
 
 
 def subnet_tags(cluster_name: str, public: bool) -> dict[str, str]:
@@ -47,7 +50,7 @@ class Network(PlatformComponent):
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE, name, opts)
         self._name, self._args = name, args
-        if args.config.existing is not None:
+        if args.settings.existing is not None:
             self._adopt()
         else:
             self._create()
@@ -62,7 +65,7 @@ class Network(PlatformComponent):
         return {**self._args.tags, "Name": name, **(extra or {})}
 
     def _adopt(self) -> None:
-        existing = self._args.config.existing
+        existing = self._args.settings.existing
         assert existing is not None
         self.vpc_id = pulumi.Output.from_input(existing.vpc_id)
         vpc = aws.ec2.get_vpc_output(id=existing.vpc_id, opts=pulumi.InvokeOutputOptions(parent=self))
@@ -78,7 +81,7 @@ class Network(PlatformComponent):
                                 key=key, value=value, opts=child_opts(self))
 
     def _create(self) -> None:
-        cfg, name, cluster = self._args.config, self._name, self._args.cluster_name
+        cfg, name, cluster = self._args.settings, self._name, self._args.cluster_name
         azs = aws.get_availability_zones_output(state="available", opts=pulumi.InvokeOutputOptions(parent=self))
         vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=cfg.vpc_cidr, enable_dns_hostnames=True, enable_dns_support=True,
                           tags=self._tags(f"{cluster}-vpc"), opts=child_opts(self))
@@ -131,7 +134,7 @@ class Network(PlatformComponent):
         self.public_subnet_ids = [s.id for s in public_subnets]
 
     def _nat_gateways(self, public_subnets: list[aws.ec2.Subnet], igw: aws.ec2.InternetGateway) -> list:
-        strategy, name, cluster = self._args.config.nat_strategy, self._name, self._args.cluster_name
+        strategy, name, cluster = self._args.settings.nat_strategy, self._name, self._args.cluster_name
         count = {"none": 0, "single": 1, "per-az": len(public_subnets)}[strategy]
         ids = []
         for i in range(count):
@@ -151,7 +154,7 @@ class Network(PlatformComponent):
             ingress=[aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=443, to_port=443,
                                                       cidr_blocks=[vpc.cidr_block], description="HTTPS from VPC")],
             tags=self._tags(f"{cluster}-endpoints"), opts=child_opts(self))
-        for service in self._args.config.interface_endpoints:
+        for service in self._args.settings.interface_endpoints:
             aws.ec2.VpcEndpoint(f"{name}-{service.replace('.', '-')}", vpc_id=vpc.id,
                                 service_name=f"com.amazonaws.{self._args.region}.{service}",
                                 vpc_endpoint_type="Interface", private_dns_enabled=True,
@@ -159,7 +162,7 @@ class Network(PlatformComponent):
                                 tags=self._tags(f"{cluster}-{service}"), opts=child_opts(self))
 
     def _flow_logs(self, vpc: aws.ec2.Vpc) -> None:
-        cfg, name, cluster = self._args.config.flow_logs, self._name, self._args.cluster_name
+        cfg, name, cluster = self._args.settings.flow_logs, self._name, self._args.cluster_name
         group = aws.cloudwatch.LogGroup(f"{name}-flow-logs", name=f"/aws/vpc/{cluster}/flow-logs",
                                         retention_in_days=cfg.retention_days, tags=self._tags(f"{cluster}-flow-logs"),
                                         opts=child_opts(self))

@@ -6,33 +6,31 @@ CoreDNS, the EBS CSI driver and every controller come after it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
 from components.common import PlatformComponent, child_opts, managed_policy_arn, service_trust
+from components.handle import ClusterHandle
 from settings.aws import NodeGroupSettings
 
 TYPE = "platform:compute:NodeGroups"
 # The minimum a node needs: join the cluster, run the VPC CNI, pull images (ECR pull-only
-# replaces ReadOnly: reference/addons.md section 1.3). SSM access is opt-in.
+# replaces ReadOnly for nodes, EKS user guide create-node-role). No SSM: nodes are not logged into.
 NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryPullOnly")
-SSM_POLICY = "AmazonSSMManagedInstanceCore"
 
 
 @dataclass(frozen=True, kw_only=True)
 class NodeGroupsArgs:
-    cluster_name: pulumi.Input[str]
-    kubernetes_version: str
-    partition: str
-    subnet_ids: list[pulumi.Input[str]]
-    """Private subnets only: nodes get no public address."""
+    cluster: ClusterHandle
+    """The EKS cluster: name, version, private subnets (nodes get no public address), partition, tags."""
     groups: list[NodeGroupSettings]
-    ssm_access: bool = False
-    tags: dict[str, str] = field(default_factory=dict)
+    """The node groups (eks-platform:nodeGroups)."""
 
     def __post_init__(self) -> None:
+        if self.cluster.aws is None:
+            raise ValueError("NodeGroupsArgs.cluster: managed node groups need an EKS cluster")
         if not self.groups:
             raise ValueError("NodeGroupsArgs.groups: at least one node group is needed")
 
@@ -52,13 +50,14 @@ class NodeGroups(PlatformComponent):
 
     def __init__(self, name: str, args: NodeGroupsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE, name, opts)
+        facts = args.cluster.aws
+        assert facts is not None  # checked by the args
         self.role = aws.iam.Role(f"{name}-node-role", assume_role_policy=service_trust("ec2.amazonaws.com"),
-                                 tags=args.tags, opts=child_opts(self))
-        policies = [*NODE_POLICIES, *((SSM_POLICY,) if args.ssm_access else ())]
+                                 tags=facts.tags, opts=child_opts(self))
         attachments = [
             aws.iam.RolePolicyAttachment(f"{name}-{policy}", role=self.role.name,
-                                         policy_arn=managed_policy_arn(args.partition, policy), opts=child_opts(self))
-            for policy in policies
+                                         policy_arn=managed_policy_arn(facts.partition, policy), opts=child_opts(self))
+            for policy in NODE_POLICIES
         ]
         self.groups = {}
         for group in args.groups:
@@ -68,7 +67,10 @@ class NodeGroups(PlatformComponent):
 
     def _group(self, name: str, args: NodeGroupsArgs, group: NodeGroupSettings,
                attachments: list[aws.iam.RolePolicyAttachment]) -> aws.eks.NodeGroup:
-        tags = {**args.tags, "Name": f"{group.name}"}
+        cluster = args.cluster
+        facts = cluster.aws
+        assert facts is not None  # checked by the args
+        tags = {**facts.tags, "Name": f"{group.name}"}
         template = aws.ec2.LaunchTemplate(
             f"{name}-{group.name}",
             description=f"EKS managed node group {group.name}",
@@ -84,14 +86,14 @@ class NodeGroups(PlatformComponent):
             tag_specifications=[aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=tags)
                                 for kind in ("instance", "volume", "network-interface")],
             update_default_version=True,
-            tags=args.tags,
+            tags=facts.tags,
             opts=child_opts(self))
         return aws.eks.NodeGroup(
             f"{name}-{group.name}",
-            cluster_name=args.cluster_name,
+            cluster_name=cluster.name,
             node_role_arn=self.role.arn,
-            subnet_ids=args.subnet_ids,
-            version=args.kubernetes_version,
+            subnet_ids=list(facts.private_subnet_ids),
+            version=cluster.version,
             ami_type=group.ami_type,
             capacity_type=group.capacity_type,
             instance_types=list(group.instance_types),
@@ -102,7 +104,7 @@ class NodeGroups(PlatformComponent):
                 id=template.id, version=template.latest_version.apply(str)),
             labels={**group.labels, "platform.eks/node-group": group.name},
             taints=[aws.eks.NodeGroupTaintArgs(key=t.key, value=t.value, effect=t.effect) for t in group.taints],
-            tags=args.tags,
+            tags=facts.tags,
             opts=child_opts(self, pulumi.ResourceOptions(
                 # autoscalers own the size after creation
                 ignore_changes=["scalingConfig.desiredSize"],

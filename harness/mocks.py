@@ -9,8 +9,8 @@ from typing import Any
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
@@ -174,6 +174,17 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: PlatformMocks, recording: Recording) -> None:
         super().__init__(mocks)
         self.recording = recording
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        # The engine's rule (pulumi pkg/resource/urn.go, NewURN): under the root stack a resource's
+        # type stands alone; under any other parent it follows the parent's whole qualified type.
+        # (The SDK mock keeps only the parent's last type and prefixes pulumi:pulumi:Stack, so the
+        # alias URNs the SDK computes would never match.)
+        if parent:
+            qualified = parent.split("::")[2]
+            if qualified != "pulumi:pulumi:Stack":
+                type_ = f"{qualified}${type_}"
+        return "urn:pulumi:" + "::".join([pulumi.get_stack(), pulumi.get_project(), type_, name])
 
     def GetDeploymentInfo(self, request):  # noqa: N802 - gRPC method name
         # Without alias specs the SDK resolves every alias to the full URN itself (the engine's own

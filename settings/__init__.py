@@ -40,8 +40,9 @@ __all__ = ["PROJECT", "ConfigError", "Settings", "load_settings", "parse_setting
 Target = Literal["aws", "kind"]
 Autoscaling = Literal["karpenter", "cluster-autoscaler", "none"]
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
-# Keys that only make sense on AWS; the kind target refuses them.
-AWS_ONLY_KEYS = ("network", "cluster", "nodeGroups", "fargateProfiles", "autoscaling", "karpenter", "clusterAutoscaler")
+# Keys of the EKS cluster itself; the kind target refuses them (and the sections of AWS-only add-ons,
+# which come from the add-on registry).
+AWS_CLUSTER_KEYS = ("network", "cluster", "nodeGroups", "fargateProfiles", "autoscaling")
 
 
 class KindSettings(Model):
@@ -170,6 +171,13 @@ class Settings(Model):
     def is_aws(self) -> bool:
         return self.target == "aws"
 
+    @property
+    def all_fargate_profiles(self) -> list[FargateProfileSettings]:
+        """The configured Fargate profiles, plus Karpenter's own with karpenter.runOn 'fargate'."""
+        if self.autoscaling == "karpenter":
+            return [*self.fargate_profiles, *self.karpenter.controller_fargate_profiles]
+        return list(self.fargate_profiles)
+
 
 def _overlaps(a: str, b: str) -> bool:
     import ipaddress
@@ -193,8 +201,11 @@ def parse_settings(raw: dict[str, Any], stack: str) -> Settings:
     if tier not in TIERS:
         raise ConfigError(f"invalid configuration for stack '{stack}':\n  {PROJECT}:tier: must be one of "
                           f"{' | '.join(TIERS)}, i.e. 'dev', 'staging' or 'prod' (got {tier!r})")
+    # Deferred import: the registry imports the components, which import settings.
+    from components.registry import aws_only_keys, config_errors
+
     if target == "kind":
-        refused = [k for k in (*AWS_ONLY_KEYS, "aws:region") if k in raw]
+        refused = [k for k in (*AWS_CLUSTER_KEYS, *aws_only_keys(), "aws:region") if k in raw]
         if refused:
             keys = ", ".join(k if ":" in k else f"{PROJECT}:{k}" for k in refused)
             raise ConfigError(
@@ -214,33 +225,21 @@ def parse_settings(raw: dict[str, Any], stack: str) -> Settings:
                 f"invalid configuration for stack '{stack}': {PROJECT}:network.existing brings your own VPC, "
                 f"so {', '.join(f'{PROJECT}:network.{k}' for k in clash)} cannot be set with it"
             )
-    mode = raw.get("autoscaling", "karpenter")
-    if "clusterAutoscaler" in raw and mode in ("karpenter", "none"):
-        # Karpenter and Cluster Autoscaler must never both scale the same node groups; settings for
-        # one that is not installed would be silently ignored.
-        raise ConfigError(
-            f"invalid configuration for stack '{stack}' (stacks/Pulumi.{stack}.yaml):\n"
-            f"  {PROJECT}:clusterAutoscaler: only applies when {PROJECT}:autoscaling is 'cluster-autoscaler', "
-            f"but it is '{mode}'; remove {PROJECT}:clusterAutoscaler or set {PROJECT}:autoscaling to "
-            "'cluster-autoscaler'"
-        )
-    autoscaling = raw.get("autoscaling", Settings.model_fields["autoscaling"].default)
-    if "karpenter" in raw and autoscaling != "karpenter":
-        # pools that would never be created must not look configured
-        raise ConfigError(
-            f"invalid configuration for stack '{stack}' (stacks/Pulumi.{stack}.yaml):\n"
-            f"  {PROJECT}:karpenter: only applies when "
-            f"{PROJECT}:autoscaling is 'karpenter', but it is '{autoscaling}'; remove {PROJECT}:karpenter "
-            f"or set {PROJECT}:autoscaling to 'karpenter'"
-        )
     if "stack" in raw:
         raise ConfigError(f"invalid configuration for stack '{stack}': {PROJECT}:stack is not a config key "
                           "(the stack name comes from `pulumi stack select`)")
     data = fill_tier_defaults(Settings, {**raw, "stack": stack, "target": target, "tier": tier}, tier)
     try:
-        return Settings.model_validate(data)
+        settings = Settings.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, stack)) from None
+    # sections of disabled add-ons (pools that would never be created must not look configured),
+    # and add-ons that must never run together (Karpenter and Cluster Autoscaler)
+    errors = config_errors(settings, raw, PROJECT)
+    if errors:
+        raise ConfigError(f"invalid configuration for stack '{stack}' (stacks/Pulumi.{stack}.yaml):\n"
+                          + "\n".join(f"  {e}" for e in errors))
+    return settings
 
 
 def load_settings() -> Settings:

@@ -14,7 +14,7 @@ def build(stack: str = "dev", export_handle: bool = False, **cluster):
     settings = make_settings(stack, cluster=cluster) if cluster else make_settings(stack)
 
     def program():
-        eks = EksCluster("c", ClusterArgs(cluster_name="c1", region="us-east-1", config=settings.cluster,
+        eks = EksCluster("c", ClusterArgs(cluster_name="c1", region="us-east-1", settings=settings.cluster,
                                           vpc_id="vpc-1", subnet_ids=["subnet-a", "subnet-b"], az_count=2,
                                           tags={"Project": "eks-platform"}))
         handle = eks.handle()

@@ -35,15 +35,14 @@ def build(stack: str = "dev", irsa: bool = False, node_groups: list | None = Non
     settings = make_settings(stack, **raw)
 
     def program():
-        eks = EksCluster("c", ClusterArgs(cluster_name="c1", region="us-east-1", config=settings.cluster,
+        eks = EksCluster("c", ClusterArgs(cluster_name="c1", region="us-east-1", settings=settings.cluster,
                                           vpc_id="vpc-1", subnet_ids=["subnet-a", "subnet-b"], az_count=2))
-        nodes = NodeGroups("n", NodeGroupsArgs(cluster_name=eks.cluster.name, kubernetes_version="1.36",
-                                               partition="aws", subnet_ids=["subnet-a", "subnet-b"],
-                                               groups=settings.node_groups))
+        cluster = eks.handle()
+        nodes = NodeGroups("n", NodeGroupsArgs(cluster=cluster, groups=settings.node_groups))
+        cluster = cluster.with_aws(node_role_arn=nodes.role.arn, node_groups=nodes.groups).after(nodes)
         ca_ = ClusterAutoscaler("ca", ClusterAutoscalerArgs(
-            cluster=eks.handle(node_role_arn=nodes.role.arn), settings=settings.cluster_autoscaler,
-            groups=scaled_groups(settings.node_groups, nodes.groups), identity="irsa" if irsa else "pod-identity"),
-            opts=pulumi.ResourceOptions(depends_on=[nodes]))
+            cluster=cluster, settings=settings.cluster_autoscaler,
+            groups=scaled_groups(settings.node_groups, nodes.groups)))
         pulumi.export("asgs", ca_.autoscaling_group_names)
         pulumi.export("role_arn", ca_.role.arn)
         pulumi.export("release_status", ca_.release.status)
@@ -190,7 +189,7 @@ def eks_handle(**changes):
     box = {}
 
     def program():
-        eks = EksCluster("c", ClusterArgs(cluster_name="c1", region="us-east-1", config=make_settings().cluster,
+        eks = EksCluster("c", ClusterArgs(cluster_name="c1", region="us-east-1", settings=make_settings().cluster,
                                           vpc_id="vpc-1", subnet_ids=["subnet-a", "subnet-b"], az_count=2))
         box["handle"] = dataclasses.replace(eks.handle(), **changes)
 

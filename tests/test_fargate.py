@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from components.fargate import TYPE, FargateArgs, FargateProfiles
+from harness.fakes import fake_eks_handle
 from tests.conftest import make_settings, policy, run
 
 PROFILES = [
@@ -16,9 +17,7 @@ def build():
     settings = make_settings(fargateProfiles=PROFILES)
 
     def program():
-        FargateProfiles("fg", FargateArgs(cluster_name="c1", cluster_arn="arn:aws:eks:us-east-1:123456789012:cluster/c1",
-                                          region="us-east-1", partition="aws", account_id="123456789012",
-                                          subnet_ids=["subnet-a", "subnet-b"], profiles=settings.fargate_profiles))
+        FargateProfiles("fg", FargateArgs(cluster=fake_eks_handle(), profiles=settings.fargate_profiles))
 
     return run(program)
 
@@ -34,7 +33,7 @@ def test_profiles_use_private_subnets_and_selectors():
     assert found["karpenter"].inputs["selectors"] == [
         {"namespace": "kube-system", "labels": {"app.kubernetes.io/name": "karpenter"}}]
     assert [s["namespace"] for s in found["batch"].inputs["selectors"]] == ["batch", "jobs-*"]
-    assert all(p.inputs["subnetIds"] == ["subnet-a", "subnet-b"] for p in found.values())
+    assert all(p.inputs["subnetIds"] == ["subnet-a", "subnet-b", "subnet-c"] for p in found.values())
 
 
 def test_profiles_are_created_one_after_another():
@@ -58,4 +57,4 @@ def test_pod_execution_role_is_scoped_to_the_cluster_profiles():
 def test_parent_tree():
     rec = build()
     (component,) = rec.of_type(TYPE)
-    assert all(r.parent == component.urn for r in rec if r is not component)
+    assert all(r.parent == component.urn for r in rec if r is not component and not r.type.startswith("pulumi:providers:"))

@@ -8,22 +8,16 @@ import json
 import re
 
 import jsonschema
-import pulumi
-import pulumi_kubernetes as k8s
 import pytest
 import yaml
 
 import versions
-from components.common import IrsaFacts
-from components.handle import AwsFacts, ClusterHandle
 from components.karpenter import TYPE, Karpenter, KarpenterArgs
 from harness import ACCOUNT_ID, run_stack, stack_config, stack_names
+from harness.fakes import CLUSTER, fake_eks_handle
 from settings import parse_settings
 from tests.conftest import assert_config_error, make_settings, policy, run, upstream
 
-CLUSTER = "c1"
-CLUSTER_ARN = f"arn:aws:eks:us-east-1:{ACCOUNT_ID}:cluster/{CLUSTER}"
-TAGS = {"Project": "eks-platform", "Stack": "dev"}
 POOL = "eks-platform:karpenter.nodePools[0]"
 NODE_POOL, NODE_CLASS = "kubernetes:karpenter.sh/v1:NodePool", "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -31,24 +25,12 @@ RELEASE = "kubernetes:helm.sh/v3:Release"
 
 # --- builders ------------------------------------------------------------------------------------
 
-def fake_cluster(az_count: int, irsa: bool) -> ClusterHandle:
-    """A cluster handle without a cluster: the component sees only this contract."""
-    out = pulumi.Output.from_input
-    oidc = IrsaFacts(provider_arn=out(f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/X"),
-                     issuer=out("oidc.eks.us-east-1.amazonaws.com/id/X")) if irsa else None
-    facts = AwsFacts(region="us-east-1", partition="aws", account_id=out(ACCOUNT_ID), cluster_arn=out(CLUSTER_ARN),
-                     vpc_id=out("vpc-1"), private_subnet_ids=[out("subnet-a"), out("subnet-b")],
-                     cluster_security_group_id=out("sg-1"), node_role_arn=None, oidc=oidc, tags=TAGS)
-    return ClusterHandle(physical_name=CLUSTER, name=out(CLUSTER), version="1.36", endpoint=out("https://c1.example"),
-                         provider=k8s.Provider("k8s", kubeconfig="{}"), aws=facts, az_count=az_count)
-
-
 def build(stack: str = "dev", *, az_count: int = 3, irsa: bool = False, **karpenter):
     settings = make_settings(stack, karpenter=karpenter, cluster={"irsa": irsa})
 
     def program():
-        Karpenter("kp", KarpenterArgs(cluster=fake_cluster(az_count, irsa), config=settings.karpenter,
-                                      identity="irsa" if irsa else "pod-identity", tags=TAGS))
+        Karpenter("kp", KarpenterArgs(cluster=fake_eks_handle(az_count=az_count, irsa=irsa),
+                                      settings=settings.karpenter))
 
     return run(program, stack=stack)
 
@@ -497,10 +479,12 @@ def test_args_refuse_what_cannot_work():
     settings = make_settings(cluster={"irsa": True}, karpenter={"runOn": "fargate"})
 
     def program():
+        KarpenterArgs(cluster=fake_eks_handle(irsa=True), settings=settings.karpenter)  # the baseline is fine
         with pytest.raises(ValueError, match="needs identity 'irsa'"):
-            KarpenterArgs(cluster=fake_cluster(2, True), config=settings.karpenter, identity="pod-identity")
+            KarpenterArgs(cluster=fake_eks_handle(irsa=False), settings=settings.karpenter)
+        no_oidc = fake_eks_handle(irsa=True).with_aws(oidc=None)
         with pytest.raises(ValueError, match="OIDC provider"):
-            KarpenterArgs(cluster=fake_cluster(2, False), config=settings.karpenter, identity="irsa")
+            KarpenterArgs(cluster=no_oidc, settings=settings.karpenter)
 
     run(program)
 

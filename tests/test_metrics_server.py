@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import pulumi
-import pulumi_kubernetes as k8s
 import pytest
 
 import versions
 from components.cluster import ClusterArgs, EksCluster
-from components.handle import ClusterHandle
 from components.metrics_server import SELECTOR, TYPE, MetricsServer, MetricsServerArgs
 from components.node_groups import NodeGroups, NodeGroupsArgs
 from harness import run_stack
+from harness.fakes import fake_kind_handle
 from tests.conftest import make_settings, run
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -21,31 +20,22 @@ def build_eks(stack: str = "dev", **metrics_server):
     settings = make_settings(stack, metricsServer=metrics_server) if metrics_server else make_settings(stack)
 
     def program():
-        eks = EksCluster("c", ClusterArgs(cluster_name="c1", region="us-east-1", config=settings.cluster,
+        eks = EksCluster("c", ClusterArgs(cluster_name="c1", region="us-east-1", settings=settings.cluster,
                                           vpc_id="vpc-1", subnet_ids=["subnet-a", "subnet-b"], az_count=2))
-        nodes = NodeGroups("n", NodeGroupsArgs(cluster_name=eks.cluster.name, kubernetes_version="1.36",
-                                               partition="aws", subnet_ids=["subnet-a", "subnet-b"],
-                                               groups=settings.node_groups))
-        ms = MetricsServer("ms", MetricsServerArgs(cluster=eks.handle(), settings=settings.metrics_server),
-                           opts=pulumi.ResourceOptions(depends_on=[nodes]))
+        cluster = eks.handle()
+        nodes = NodeGroups("n", NodeGroupsArgs(cluster=cluster, groups=settings.node_groups))
+        cluster = cluster.with_aws(node_role_arn=nodes.role.arn, node_groups=nodes.groups).after(nodes)
+        ms = MetricsServer("ms", MetricsServerArgs(cluster=cluster, settings=settings.metrics_server))
         pulumi.export("status", ms.release.status)
 
     return run(program, stack=stack)
-
-
-def kind_handle(provider: k8s.Provider) -> ClusterHandle:
-    # what the kind variant of the contract looks like: no AWS facts, no system node group
-    return ClusterHandle(physical_name="platform", name=pulumi.Output.from_input("platform"), version="1.36",
-                         endpoint=pulumi.Output.from_input("https://127.0.0.1:6443"), provider=provider, aws=None,
-                         az_count=1, system_node_selector={}, system_tolerations=[])
 
 
 def build_kind():
     settings = make_settings("local")
 
     def program():
-        provider = k8s.Provider("kind", kubeconfig="{}")
-        MetricsServer("ms", MetricsServerArgs(cluster=kind_handle(provider), settings=settings.metrics_server,
+        MetricsServer("ms", MetricsServerArgs(cluster=fake_kind_handle(), settings=settings.metrics_server,
                                               kubelet_insecure_tls=True))
 
     return run(program, stack="local")
@@ -109,7 +99,7 @@ def test_kubelet_tls_is_always_verified_on_eks():
     box = {}
 
     def program():
-        eks = EksCluster("c", ClusterArgs(cluster_name="c1", region="us-east-1", config=make_settings().cluster,
+        eks = EksCluster("c", ClusterArgs(cluster_name="c1", region="us-east-1", settings=make_settings().cluster,
                                           vpc_id="vpc-1", subnet_ids=["subnet-a", "subnet-b"], az_count=2))
         box["handle"] = eks.handle()
 

@@ -13,7 +13,7 @@ def build(stack: str = "dev", **network):
     settings = make_settings(stack, network=network) if network else make_settings(stack)
 
     def program():
-        net = Network("net", NetworkArgs(cluster_name="c1", region="us-east-1", config=settings.network,
+        net = Network("net", NetworkArgs(cluster_name="c1", region="us-east-1", settings=settings.network,
                                          tags={"Project": "eks-platform"}))
         pulumi.export("private", net.private_subnet_ids)
         pulumi.export("vpc", net.vpc_id)
