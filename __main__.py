@@ -29,9 +29,10 @@ def eks(settings: Settings):
     cluster = control_plane.handle()
     base_addons = EksAddons(f"{settings.stack}-addons-base", AddonsArgs(cluster=cluster, addons=BASE_WAVE))
 
-    node_groups = NodeGroups(f"{settings.stack}-nodes", NodeGroupsArgs(cluster=cluster, groups=settings.node_groups),
-                             # nodes turn Ready only once the VPC CNI runs; Pod Identity needs its agent
-                             opts=pulumi.ResourceOptions(depends_on=[base_addons]))
+    # nodes turn Ready only once the VPC CNI runs, and Pod Identity needs its agent: the node groups
+    # wait for the base add-ons (their role and launch templates do not)
+    node_groups = NodeGroups(f"{settings.stack}-nodes", NodeGroupsArgs(cluster=cluster.after(base_addons),
+                                                                       groups=settings.node_groups))
     compute: list[pulumi.Resource] = [node_groups]
     if settings.all_fargate_profiles:
         compute.append(FargateProfiles(f"{settings.stack}-fargate", FargateArgs(

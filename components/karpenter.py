@@ -24,6 +24,7 @@ import pulumi_kubernetes as k8s
 
 from components import helm
 from components.addon import AddOn
+from components.cluster_autoscaler import ClusterAutoscalerAddOn
 from components.common import (
     PlatformComponent,
     child_opts,
@@ -33,6 +34,7 @@ from components.common import (
     statement,
     workload_identity,
 )
+from components.ebs_csi import EbsCsiAddOn
 from components.handle import AwsFacts, ClusterHandle
 from settings.karpenter import KarpenterSettings, NodeClassSettings, NodePoolSettings
 
@@ -386,6 +388,10 @@ class KarpenterAddOn(AddOn):
 
     key = "karpenter"
     aws_only = True
+    # Destroy deletes the NodePools (Karpenter drains their nodes) before the EBS CSI driver, so
+    # volumes detach and VolumeAttachments go away instead of holding the drain forever.
+    after = (EbsCsiAddOn,)
+    conflicts = (ClusterAutoscalerAddOn,)
     config_keys = ("karpenter",)
     enabled_by = ("autoscaling", "karpenter")
 

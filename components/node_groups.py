@@ -1,6 +1,7 @@
 """EKS managed node groups with hardened launch templates, and their node IAM role.
 
-Comes after the control plane and the "base" add-ons (nodes turn Ready only with the VPC CNI);
+Comes after the control plane; the node groups themselves wait for the handle's readiness, the
+"base" add-ons (nodes turn Ready only with the VPC CNI), while the role and launch templates do not;
 CoreDNS, the EBS CSI driver and every controller come after it.
 """
 
@@ -105,10 +106,11 @@ class NodeGroups(PlatformComponent):
             labels={**group.labels, "platform.eks/node-group": group.name},
             taints=[aws.eks.NodeGroupTaintArgs(key=t.key, value=t.value, effect=t.effect) for t in group.taints],
             tags=facts.tags,
-            opts=child_opts(self, pulumi.ResourceOptions(
+            # the handle's readiness: what nodes need before they can turn Ready (the CNI add-on)
+            opts=child_opts(self, cluster.pods_opts(pulumi.ResourceOptions(
                 # autoscalers own the size after creation
                 ignore_changes=["scalingConfig.desiredSize"],
                 # nodes must be able to use their policies when they boot; deleting the group before
                 # the attachments lets the nodes drain cleanly
                 depends_on=attachments,
-                custom_timeouts=pulumi.CustomTimeouts(create="60m", update="60m", delete="60m"))))
+                custom_timeouts=pulumi.CustomTimeouts(create="60m", update="60m", delete="60m")))))

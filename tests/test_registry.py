@@ -1,0 +1,198 @@
+"""The add-on contract and registry: order, conflicts, settings gates, and every declared edge as
+recorded in every stack (destroy runs the same edges backwards)."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.addon import AddOn
+from components.registry import REGISTRY, build_addons, config_errors, ordered
+from harness import run_stack
+from harness.urns import VARIANTS, evaluate
+from tests.conftest import make_settings
+
+K8S_PROVIDER = "pulumi:providers:kubernetes"
+
+
+def descendants(rec, component):
+    out = []
+    for child in rec.children(component):
+        out += [child] if child.custom else descendants(rec, child)
+    return out
+
+
+def component_of(rec, stack, addon):
+    found = [r for r in rec if not r.custom and r.name == f"{stack}-{addon.key}"]
+    return found[0] if found else None
+
+
+def kubernetes_objects(rec, resources):
+    provider = {p.urn for p in rec.of_type(K8S_PROVIDER)}
+    return [r for r in resources if r.provider.rsplit("::", 1)[0] in provider]
+
+
+def waits_for_all(rec, res, others) -> bool:
+    return all(rec.depends_on(res, other) for other in others)
+
+
+@pytest.fixture(scope="module", params=list(VARIANTS))
+def variant(request):
+    stack, _ = VARIANTS[request.param]
+    return stack, evaluate(request.param)
+
+
+def test_registry_keys_are_unique_and_every_edge_is_registered():
+    keys = [a.key for a in REGISTRY]
+    assert len(set(keys)) == len(keys)
+    order = ordered()
+    assert set(order) == set(REGISTRY)
+    for addon in REGISTRY:
+        for dep in addon.after:
+            assert order.index(dep) < order.index(addon), (addon.__name__, dep.__name__)
+
+
+def test_every_declared_edge_is_recorded(variant):
+    stack, rec = variant
+    checked = 0
+    for addon in REGISTRY:
+        mine = component_of(rec, stack, addon)
+        if mine is None:
+            continue
+        objects = kubernetes_objects(rec, descendants(rec, mine))
+        for dep in addon.after:
+            theirs = component_of(rec, stack, dep)
+            if theirs is None:
+                continue
+            their_resources = descendants(rec, theirs)
+            for obj in objects:
+                # created after, so deleted before, everything of the add-on it comes after
+                assert waits_for_all(rec, obj, their_resources), (stack, addon.__name__, obj.name, dep.__name__)
+            for res in their_resources:
+                assert not any(rec.depends_on(res, o) for o in descendants(rec, mine)), (res.name, addon.__name__)
+            checked += 1
+    if rec.of_type("platform:autoscaling:Karpenter"):
+        assert checked, "Karpenter comes after the EBS CSI driver, yet no edge was checked"
+
+
+def test_kubernetes_objects_wait_for_compute_and_aws_side_does_not(variant):
+    stack, rec = variant
+    groups = rec.of_type("aws:eks/nodeGroup:NodeGroup")
+    if not groups:
+        return
+    for addon in REGISTRY:
+        component = component_of(rec, stack, addon)
+        if component is None:
+            continue
+        resources = descendants(rec, component)
+        for obj in kubernetes_objects(rec, resources):
+            assert waits_for_all(rec, obj, groups), (addon.__name__, obj.name)
+        for res in resources:
+            if res.type in ("aws:iam/role:Role", "aws:iam/policy:Policy", "aws:sqs/queue:Queue",
+                            "aws:cloudwatch/eventRule:EventRule", "aws:eks/podIdentityAssociation:PodIdentityAssociation"):
+                # identity, permissions and queues start with the cluster, in parallel with the nodes
+                assert not any(rec.depends_on(res, g) for g in groups), (addon.__name__, res.name)
+            if res.type == "aws:eks/addon:Addon":
+                # EKS add-ons that run pods need somewhere to schedule them
+                assert waits_for_all(rec, res, groups), (addon.__name__, res.name)
+
+
+def test_node_role_and_templates_start_with_the_cluster_and_node_groups_wait_for_the_cni():
+    rec = run_stack("dev")
+    cni = next(a for a in rec.of_type("aws:eks/addon:Addon") if a.inputs["addonName"] == "vpc-cni")
+    for group in rec.of_type("aws:eks/nodeGroup:NodeGroup"):
+        assert rec.depends_on(group, cni)
+    for res in rec.of_type("aws:iam/role:Role") + rec.of_type("aws:ec2/launchTemplate:LaunchTemplate"):
+        assert not rec.depends_on(res, cni), res.name
+
+
+# --- the walk, with add-ons made up for the test ------------------------------------------------------
+
+class _A(AddOn):
+    key = "a"
+
+
+class _B(AddOn):
+    key = "b"
+    after = (_A,)
+
+
+class _C(AddOn):
+    key = "c"
+    after = (_B,)
+    conflicts = (_A,)
+    enabled_by = ("autoscaling", "none")
+
+
+def test_order_follows_after_edges_whatever_the_registry_order():
+    assert ordered((_C, _B, _A)) == [_A, _B, _C]
+
+
+def test_a_cycle_and_an_unregistered_edge_are_refused():
+    class Loop1(AddOn):
+        key = "l1"
+
+    class Loop2(AddOn):
+        key = "l2"
+        after = (Loop1,)
+
+    Loop1.after = (Loop2,)
+    with pytest.raises(ValueError, match="cycle"):
+        ordered((Loop1, Loop2))
+    with pytest.raises(ValueError, match="not in the registry"):
+        ordered((_B,))
+
+
+def test_conflicting_addons_both_enabled_are_a_config_error():
+    errors = config_errors(make_settings(), [], "eks-platform", registry=(_A, _B, _C))
+    assert any("_C and _A must not both be enabled" in e for e in errors), errors
+
+
+def test_a_section_of_a_disabled_addon_names_the_key_that_enables_it():
+    class Off(AddOn):
+        key = "off"
+        config_keys = ("metricsServer",)
+        enabled_by = ("autoscaling", "cluster-autoscaler")
+
+        @classmethod
+        def enabled(cls, settings):
+            return False
+
+    (error,) = config_errors(make_settings(), ["metricsServer"], "eks-platform", registry=(Off,))
+    assert "eks-platform:metricsServer" in error and "eks-platform:autoscaling is 'cluster-autoscaler'" in error
+    assert "but it is 'karpenter'" in error
+
+
+def test_build_addons_skips_disabled_ones_and_hands_each_the_components_it_comes_after():
+    from harness import run
+    from harness.fakes import fake_eks_handle
+
+    seen = {}
+
+    class Recorder(AddOn):
+        @classmethod
+        def build(cls, name, cluster, settings):
+            seen[cls.key] = (name, cluster.readiness)
+            return f"component-{cls.key}"
+
+    class First(Recorder):
+        key = "first"
+
+    class Second(Recorder):
+        key = "second"
+        after = (First,)
+
+    class Never(Recorder):
+        key = "never"
+
+        @classmethod
+        def enabled(cls, settings):
+            return False
+
+    def program():
+        built = build_addons(fake_eks_handle(), make_settings(), registry=(Second, Never, First))
+        assert list(built) == [First, Second]
+
+    run(program)
+    assert seen["first"] == ("dev-first", ())
+    assert seen["second"] == ("dev-second", ("component-first",))
+    assert "never" not in seen
