@@ -1,10 +1,12 @@
 """One way to install a pinned Helm chart: ``kubernetes.helm.v3.Release`` (hooks run, values stay visible).
 
-Not a component: the calling component owns the release as its child.
+Not a component: the calling component owns the release (and, where it needs labels on it, its
+namespace) as its children.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pulumi
@@ -15,10 +17,15 @@ from components.common import child_opts
 from components.handle import ClusterHandle
 
 
-def release(name: str, parent: pulumi.Resource, cluster: ClusterHandle, chart: str, *, namespace: str,
-            values: dict[str, Any], create_namespace: bool = False, skip_crds: bool = False,
-            timeout_seconds: int = 600, opts: pulumi.ResourceOptions | None = None) -> k8s.helm.v3.Release:
+def release(name: str, parent: pulumi.Resource, cluster: ClusterHandle, chart: str, *,
+            namespace: pulumi.Input[str], values: dict[str, Any], release_name: str | None = None,
+            create_namespace: bool = False, skip_crds: bool = False, timeout_seconds: int = 600,
+            opts: pulumi.ResourceOptions | None = None) -> k8s.helm.v3.Release:
     """A Release of ``versions.CHARTS[chart]`` on ``cluster``, parented to ``parent``.
+
+    ``release_name`` is the Helm release name (default: the chart key); two releases of one chart
+    in one namespace need different names. Pass ``namespace`` as the ``metadata.name`` of a
+    ``namespace(...)`` to make the release wait for it (and be deleted before it).
 
     ``atomic`` rolls a failed install back, and ``wait`` (Helm's --wait) makes anything that
     depends on the release wait until its workloads are ready.
@@ -27,7 +34,7 @@ def release(name: str, parent: pulumi.Resource, cluster: ClusterHandle, chart: s
     oci = pinned.repo.startswith("oci://")
     return k8s.helm.v3.Release(
         name,
-        name=chart,
+        name=release_name or chart,
         chart=f"{pinned.repo}/{pinned.name}" if oci else pinned.name,
         version=pinned.version,
         repository_opts=None if oci else k8s.helm.v3.RepositoryOptsArgs(repo=pinned.repo),
@@ -40,3 +47,12 @@ def release(name: str, parent: pulumi.Resource, cluster: ClusterHandle, chart: s
         timeout=timeout_seconds,
         opts=child_opts(parent, cluster.k8s_opts(opts)),
     )
+
+
+def namespace(name: str, parent: pulumi.Resource, cluster: ClusterHandle, namespace_name: str, *,
+              labels: Mapping[str, str] | None = None,
+              opts: pulumi.ResourceOptions | None = None) -> k8s.core.v1.Namespace:
+    """A namespace the component owns, with its labels (Pod Security, mesh injection) from the start."""
+    return k8s.core.v1.Namespace(
+        name, metadata={"name": namespace_name, "labels": dict(labels or {})},
+        opts=child_opts(parent, cluster.k8s_opts(opts)))

@@ -121,3 +121,17 @@ def test_parent_tree_and_outputs():
     (component,) = rec.of_type(TYPE)
     assert all(r.parent == component.urn for r in rec if r is not component)
     assert rec.exports["handle_name"] == "c1"
+
+
+def test_access_entries_are_named_by_principal_so_reordering_renames_nothing():
+    a, b, v = ("arn:aws:iam::123456789012:role/Admin", "arn:aws:iam::123456789012:role/ops/BreakGlass",
+               "arn:aws:iam::123456789012:user/auditor")
+    first = build(adminPrincipalArns=[a, b], viewerPrincipalArns=[v])
+    swapped = build(adminPrincipalArns=[b, a], viewerPrincipalArns=[v])
+    names = {r.urn for r in first if "access" in r.type}
+    assert names == {r.urn for r in swapped if "access" in r.type}
+    entries = {e.inputs["principalArn"]: e for e in first.of_type("aws:eks/accessEntry:AccessEntry")}
+    assert entries[b].name == "c-admin-123456789012-role-ops-BreakGlass"
+    assert entries[v].name == "c-viewer-123456789012-user-auditor"
+    # the position-based names of earlier releases stay as aliases (admins first, then viewers)
+    assert entries[a].aliases[0].endswith("::c-admin-0") and entries[v].aliases[0].endswith("::c-viewer-2")

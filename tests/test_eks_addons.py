@@ -1,4 +1,4 @@
-"""platform:eks:Addons and platform:storage:EbsCsiDriver: pinned versions, configuration, identity."""
+"""platform:eks:Addons: pinned versions, configuration, and the waves (base before nodes, CoreDNS after)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,13 @@ import json
 import re
 
 import pulumi
+import pulumi_aws as aws
 import pytest
 
 import versions
-from components.cluster import ClusterArgs, EksCluster
-from components.ebs_csi import TYPE as EBS_TYPE
-from components.ebs_csi import EbsCsiArgs, EbsCsiDriver
 from components.eks_addons import BASE_WAVE, COMPUTE_WAVE, TYPE, AddonsArgs, EksAddons
 from harness.fakes import fake_eks_handle
-from tests.conftest import make_settings, policy, run
+from tests.conftest import run
 
 
 def test_every_pinned_addon_version_is_an_eks_build_for_every_supported_kubernetes():
@@ -55,60 +53,17 @@ def test_unknown_addon_is_refused_before_registration():
     run(program)
 
 
-def build_ebs(irsa: bool = False):
-    settings = make_settings(cluster={"irsa": irsa})
-
+def test_the_compute_wave_waits_for_readiness_and_the_base_wave_does_not():
     def program():
-        eks = EksCluster("c", ClusterArgs(cluster_name="c1", region="us-east-1", settings=settings.cluster,
-                                          vpc_id="vpc-1", subnet_ids=["subnet-a", "subnet-b"], az_count=2))
-        EbsCsiDriver("ebs", EbsCsiArgs(cluster=eks.handle()))
+        nodes = aws.eks.NodeGroup("nodes", cluster_name="c1", node_role_arn="r", subnet_ids=["s"],
+                                  scaling_config={"desired_size": 1, "min_size": 1, "max_size": 1})
+        cluster = fake_eks_handle(readiness=[nodes])
+        EksAddons("base", AddonsArgs(cluster=cluster, addons=BASE_WAVE))
+        EksAddons("compute", AddonsArgs(cluster=cluster, addons=COMPUTE_WAVE, needs_nodes=True))
         pulumi.export("ok", True)
 
-    return run(program)
-
-
-def ebs_children(rec):
-    (component,) = rec.of_type(EBS_TYPE)
-    return component, [r for r in rec if r.parent == component.urn]
-
-
-def test_ebs_csi_uses_pod_identity_with_the_managed_policy():
-    rec = build_ebs()
-    _, children = ebs_children(rec)
-    addon = next(r for r in children if r.type == "aws:eks/addon:Addon")
-    assert addon.inputs["addonName"] == "aws-ebs-csi-driver"
-    assert addon.inputs["addonVersion"] == versions.EKS_ADDONS["1.36"]["aws-ebs-csi-driver"]
-    assert "serviceAccountRoleArn" not in addon.inputs
-    assoc = next(r for r in children if r.type == "aws:eks/podIdentityAssociation:PodIdentityAssociation")
-    assert (assoc.inputs["namespace"], assoc.inputs["serviceAccount"]) == ("kube-system", "ebs-csi-controller-sa")
-    assert rec.depends_on(addon, assoc)
-    role = next(r for r in children if r.type == "aws:iam/role:Role")
-    trust = policy(role.inputs["assumeRolePolicy"])["Statement"][0]
-    assert trust["Principal"] == {"Service": "pods.eks.amazonaws.com"}
-    assert sorted(trust["Action"]) == ["sts:AssumeRole", "sts:TagSession"]
-    attachment = next(r for r in children if r.type == "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
-    assert attachment.inputs["policyArn"] == "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
-
-
-def test_ebs_csi_with_irsa_hands_the_role_to_the_addon():
-    rec = build_ebs(irsa=True)
-    _, children = ebs_children(rec)
-    assert not [r for r in children if r.type == "aws:eks/podIdentityAssociation:PodIdentityAssociation"]
-    addon = next(r for r in children if r.type == "aws:eks/addon:Addon")
-    role = next(r for r in children if r.type == "aws:iam/role:Role")
-    assert addon.inputs["serviceAccountRoleArn"] == role.outputs["arn"]
-    trust = policy(role.inputs["assumeRolePolicy"])["Statement"][0]
-    assert trust["Action"] == "sts:AssumeRoleWithWebIdentity"
-    cond = trust["Condition"]["StringEquals"]
-    assert cond["oidc.eks.us-east-1.amazonaws.com/id/MOCK:sub"] == "system:serviceaccount:kube-system:ebs-csi-controller-sa"
-
-
-def test_default_storage_class_is_encrypted_gp3_on_the_cluster_provider():
-    rec = build_ebs()
-    sc = rec.one("kubernetes:storage.k8s.io/v1:StorageClass")
-    assert sc.inputs["metadata"]["annotations"] == {"storageclass.kubernetes.io/is-default-class": "true"}
-    assert sc.inputs["provisioner"] == "ebs.csi.aws.com"
-    assert sc.inputs["parameters"]["type"] == "gp3" and sc.inputs["parameters"]["encrypted"] == "true"
-    assert sc.inputs["volumeBindingMode"] == "WaitForFirstConsumer"
-    provider = rec.one("pulumi:providers:kubernetes")
-    assert sc.provider.startswith(provider.urn)
+    rec = run(program)
+    nodes = rec.one("aws:eks/nodeGroup:NodeGroup")
+    addons = {a.inputs["addonName"]: a for a in rec.of_type("aws:eks/addon:Addon")}
+    assert rec.depends_on(addons["coredns"], nodes)
+    assert not any(rec.depends_on(addons[a], nodes) for a in BASE_WAVE)
