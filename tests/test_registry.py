@@ -196,3 +196,19 @@ def test_build_addons_skips_disabled_ones_and_hands_each_the_components_it_comes
     assert seen["first"] == ("dev-first", ())
     assert seen["second"] == ("dev-second", ("component-first",))
     assert "never" not in seen
+
+
+def test_components_readme_lists_every_addon_and_component_type():
+    import importlib
+    import pkgutil
+
+    import components
+    from harness import PROJECT_DIR
+
+    readme = (PROJECT_DIR / "components" / "README.md").read_text()
+    for addon in REGISTRY:
+        assert f"`{addon.__name__}` (`{addon.key}`" in readme, addon.__name__
+    for module in pkgutil.iter_modules(components.__path__):
+        token = getattr(importlib.import_module(f"components.{module.name}"), "TYPE", None)
+        if token:
+            assert f"`{token}`" in readme, token
