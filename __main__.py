@@ -22,10 +22,12 @@ def eks(settings: Settings):
     assert region is not None  # validated: the aws target requires aws:region
     tags = platform_tags(settings.stack, settings.tags)
     network = Network(f"{settings.stack}-network", NetworkArgs(
-        cluster_name=settings.cluster_name, region=region, settings=settings.network, tags=tags))
+        cluster_name=settings.cluster_name, region=region, settings=settings.network,
+        kms_key_deletion_window_days=settings.cluster.kms_key_deletion_window_days, tags=tags))
     control_plane = EksCluster(f"{settings.stack}-cluster", ClusterArgs(
         cluster_name=settings.cluster_name, region=region, settings=settings.cluster, vpc_id=network.vpc_id,
-        subnet_ids=network.private_subnet_ids, az_count=len(network.private_subnet_ids), tags=tags))
+        subnet_ids=network.private_subnet_ids, az_count=len(network.private_subnet_ids),
+        api_access_cidrs=settings.cluster.api_access_cidrs or [network.vpc_cidr], tags=tags))
     cluster = control_plane.handle()
     base_addons = EksAddons(f"{settings.stack}-addons-base", AddonsArgs(cluster=cluster, addons=BASE_WAVE))
 

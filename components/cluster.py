@@ -7,6 +7,7 @@ its ``handle``. Built from pulumi-aws resources (not pulumi-eks) so tests and po
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pulumi
@@ -17,6 +18,7 @@ from components.common import (
     IrsaFacts,
     PlatformComponent,
     child_opts,
+    log_group_key_policy,
     managed_policy_arn,
     partition_of,
     policy_document,
@@ -45,6 +47,8 @@ class ClusterArgs:
     """Private subnets for the control plane's ENIs."""
     az_count: int
     """Zones the subnets span (replica counts of zone-spread controllers follow it)."""
+    api_access_cidrs: Sequence[pulumi.Input[str]]
+    """Networks allowed to reach the private API endpoint on 443 (default: the VPC CIDR)."""
     tags: dict[str, str] = field(default_factory=dict)
     """Tags on every AWS resource of the cluster and, through the handle, of its add-ons."""
 
@@ -82,16 +86,39 @@ class EksCluster(PlatformComponent):
 
         role = aws.iam.Role(f"{name}-role", assume_role_policy=service_trust(
             "eks.amazonaws.com", actions=["sts:AssumeRole", "sts:TagSession"]), tags=args.tags, opts=child_opts(self))
-        aws.iam.RolePolicyAttachment(f"{name}-cluster-policy", role=role.name,
-                                     policy_arn=managed_policy_arn(partition, "AmazonEKSClusterPolicy"),
-                                     opts=child_opts(self))
+        role_policies: list[pulumi.Resource] = [aws.iam.RolePolicyAttachment(
+            f"{name}-cluster-policy", role=role.name,
+            policy_arn=managed_policy_arn(partition, "AmazonEKSClusterPolicy"), opts=child_opts(self))]
 
         self.kms_key = aws.kms.Key(
             f"{name}-secrets", description=f"EKS secrets envelope encryption and control-plane logs for {cluster_name}",
             enable_key_rotation=True, deletion_window_in_days=cfg.kms_key_deletion_window_days,
-            policy=self._key_policy(account_id, partition), tags=args.tags, opts=child_opts(self))
+            # CloudWatch Logs may use it for this cluster's log group only
+            policy=log_group_key_policy(account_id, partition, args.region, f"/aws/eks/{cluster_name}/cluster"),
+            tags=args.tags, opts=child_opts(self))
         aws.kms.Alias(f"{name}-secrets", name=f"alias/eks/{cluster_name}", target_key_id=self.kms_key.key_id,
                       opts=child_opts(self))
+        # EKS checks the secrets key as the cluster role (DescribeKey, ListGrants); encryption itself
+        # goes through the grant EKS creates. terraform-aws-eks grants its cluster role the same on
+        # the key (its "cluster_encryption" policy, which also adds Encrypt and Decrypt).
+        role_policies.append(aws.iam.RolePolicy(
+            f"{name}-secrets-key", role=role.id,
+            policy=policy_document(statement("DescribeSecretsKey", ["kms:DescribeKey", "kms:ListGrants"],
+                                             self.kms_key.arn)),
+            opts=child_opts(self)))
+
+        # HTTPS to the private endpoint from where `pulumi up` and kubectl run (a runner, VPN or
+        # bastion in the VPC): EKS's own cluster security group admits only itself. Adding a security
+        # group to an existing cluster updates it in place (UpdateClusterConfig, EKS 2023-10-24;
+        # terraform-provider-aws 5.25.0, which pulumi-aws bridges).
+        self.api_security_group = aws.ec2.SecurityGroup(
+            f"{name}-api", vpc_id=args.vpc_id, description=f"HTTPS to the {cluster_name} API endpoint",
+            ingress=[aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=443, to_port=443,
+                                                      cidr_blocks=list(args.api_access_cidrs),
+                                                      description="Kubernetes API")],
+            # stateful: replies need no egress rule, and the control plane's own traffic leaves
+            # through EKS's cluster security group
+            egress=[], tags={**args.tags, "Name": f"{cluster_name}-api"}, opts=child_opts(self))
 
         # EKS writes to /aws/eks/<name>/cluster; creating it first gives it our retention and key
         # instead of EKS creating one that never expires.
@@ -106,6 +133,7 @@ class EksCluster(PlatformComponent):
             role_arn=role.arn,
             vpc_config=aws.eks.ClusterVpcConfigArgs(
                 subnet_ids=args.subnet_ids,
+                security_group_ids=[self.api_security_group.id],
                 endpoint_private_access=True,
                 endpoint_public_access=cfg.endpoint_public_access,
                 public_access_cidrs=cfg.public_access_cidrs or None,
@@ -125,8 +153,9 @@ class EksCluster(PlatformComponent):
             deletion_protection=cfg.deletion_protection,
             tags=args.tags,
             opts=child_opts(self, pulumi.ResourceOptions(
-                # the log group must exist before EKS starts logging (not carried by a value)
-                depends_on=[self.log_group],
+                # the log group must exist before EKS starts logging, and the role is usable only
+                # with its policies (on destroy they stay until the cluster is gone)
+                depends_on=[self.log_group, *role_policies],
                 # EKS control planes take 10-16 min and sometimes over 20 (reference/costs-timings-security.md A1)
                 custom_timeouts=pulumi.CustomTimeouts(create="40m", update="80m", delete="30m"))),
         )
@@ -173,21 +202,6 @@ class EksCluster(PlatformComponent):
         return ClusterHandle(physical_name=self._args.cluster_name, name=self.cluster.name,
                              version=self._args.settings.version, endpoint=self.cluster.endpoint,
                              provider=self.provider, aws=facts, az_count=self._args.az_count)
-
-    def _key_policy(self, account_id: pulumi.Output[str], partition: str) -> pulumi.Output[str]:
-        region = self._args.region
-        root = pulumi.Output.concat("arn:", partition, ":iam::", account_id, ":root")
-        log_group_arn = pulumi.Output.concat("arn:", partition, ":logs:", region, ":", account_id,
-                                             ":log-group:/aws/eks/", self._args.cluster_name, "/cluster")
-        return policy_document(
-            statement("AccountAdministers", ["kms:*"], "*", principal={"AWS": root}),
-            # CloudWatch Logs may use the key only for this cluster's log group
-            # (CloudWatch Logs user guide, encrypt-log-data-kms: the kms:EncryptionContext condition).
-            statement("CloudWatchLogsForControlPlaneLogs",
-                      ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-                      "*", principal={"Service": f"logs.{region}.amazonaws.com"},
-                      condition={"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group_arn}}),
-        )
 
     def _access_entries(self, name: str, cfg: ClusterSettings, partition: str) -> list[pulumi.Resource]:
         """One entry and one policy association per principal, named after the principal so that

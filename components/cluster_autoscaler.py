@@ -152,16 +152,11 @@ class ClusterAutoscaler(PlatformComponent):
             opts=child_opts(self))
         identity = workload_identity(
             name, self, cluster_name=cluster.name, namespace=NAMESPACE, service_account=SERVICE_ACCOUNT,
-            mode=facts.identity, oidc=facts.oidc, policy_arns={}, tags=facts.tags)
+            mode=facts.identity, oidc=facts.oidc, policy_arns={"policy": self.policy.arn}, tags=facts.tags)
         self.role = identity.role
-        # Attached here rather than through workload_identity so the release can wait for it: the
-        # autoscaler exits at start when its first AWS calls are denied.
-        attachment = aws.iam.RolePolicyAttachment(f"{name}-policy", role=self.role.name,
-                                                  policy_arn=self.policy.arn, opts=child_opts(self))
-        waits_for: list[pulumi.Resource] = [attachment]
-        if identity.association is not None:
-            # the pod's credentials come from the association; it must exist when the pod starts
-            waits_for.append(identity.association)
+        # the autoscaler exits at start when its first AWS calls are denied: the release waits for
+        # its permissions and (Pod Identity) its association
+        waits_for = identity.ready
 
         values: dict[str, Any] = {
             "cloudProvider": "aws",

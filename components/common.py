@@ -91,6 +91,23 @@ def trust_document(*statements: dict) -> pulumi.Output[str]:
     )
 
 
+def log_group_key_policy(account_id: pulumi.Input[str], partition: str, region: str,
+                         log_group_name: str) -> pulumi.Output[str]:
+    """Key policy of a KMS key for one CloudWatch log group: the account administers the key (IAM
+    policies decide who may use it), and CloudWatch Logs may use it only for that group (CloudWatch
+    Logs user guide, encrypt-log-data-kms: the kms:EncryptionContext:aws:logs:arn condition)."""
+    root = pulumi.Output.concat("arn:", partition, ":iam::", account_id, ":root")
+    group_arn = pulumi.Output.concat("arn:", partition, ":logs:", region, ":", account_id, ":log-group:",
+                                     log_group_name)
+    return policy_document(
+        statement("AccountAdministers", ["kms:*"], "*", principal={"AWS": root}),
+        statement("CloudWatchLogsForThisLogGroupOnly",
+                  ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                  "*", principal={"Service": f"logs.{region}.amazonaws.com"},
+                  condition={"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": group_arn}}),
+    )
+
+
 def pod_identity_trust() -> pulumi.Output[str]:
     # EKS Pod Identity: principal pods.eks.amazonaws.com with AssumeRole and TagSession
     # (EKS user guide, pod-id-role; ../shared/reference/addons.md section 1.4).
@@ -118,7 +135,14 @@ def irsa_trust(oidc: IrsaFacts, namespace: str, service_account: str) -> pulumi.
 @dataclass(frozen=True)
 class WorkloadIdentity:
     role: aws.iam.Role
+    attachments: list[aws.iam.RolePolicyAttachment]
     association: aws.eks.PodIdentityAssociation | None
+
+    @property
+    def ready(self) -> list[pulumi.Resource]:
+        """What a pod using this identity waits for: its permissions, and its association. Waiting
+        for them also keeps them until the pod's workload is gone on destroy."""
+        return [*self.attachments, *([self.association] if self.association is not None else [])]
 
     @property
     def service_account_annotations(self) -> dict[str, pulumi.Output[str]]:
@@ -134,20 +158,24 @@ def workload_identity(name: str, parent: pulumi.Resource, *, cluster_name: pulum
                       tags: Mapping[str, str], opts: pulumi.ResourceOptions | None = None) -> WorkloadIdentity:
     """An IAM role for one Kubernetes service account: Pod Identity (default) or IRSA.
 
-    ``policy_arns`` maps a short logical key to a policy ARN to attach.
+    ``policy_arns`` maps a short logical key to a policy ARN to attach (``f"{name}-{key}"``). The
+    association waits for the attachments: a role is usable only with its policies.
     """
     if mode == "irsa" and oidc is None:
         raise ValueError(f"{name}: IRSA needs the cluster's OIDC provider (cluster.irsa: true)")
     trust = pod_identity_trust() if mode == "pod-identity" else irsa_trust(oidc, namespace, service_account)  # type: ignore[arg-type]
     role = aws.iam.Role(f"{name}-role", assume_role_policy=trust, tags=dict(tags), opts=child_opts(parent, opts))
-    for key, arn in policy_arns.items():
+    attachments = [
         aws.iam.RolePolicyAttachment(f"{name}-{key}", role=role.name, policy_arn=arn, opts=child_opts(parent, opts))
+        for key, arn in policy_arns.items()
+    ]
     association = None
     if mode == "pod-identity":
         association = aws.eks.PodIdentityAssociation(
             f"{name}-pod-identity", cluster_name=cluster_name, namespace=namespace,
-            service_account=service_account, role_arn=role.arn, tags=dict(tags), opts=child_opts(parent, opts))
-    return WorkloadIdentity(role=role, association=association)
+            service_account=service_account, role_arn=role.arn, tags=dict(tags),
+            opts=child_opts(parent, pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=attachments))))
+    return WorkloadIdentity(role=role, attachments=attachments, association=association)
 
 
 def to_json(value: Any) -> str:

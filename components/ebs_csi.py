@@ -54,7 +54,7 @@ class EbsCsiDriver(PlatformComponent):
             resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE", tags=facts.tags,
             # the controller needs nodes to run on, and its Pod Identity association when it starts
             opts=child_opts(self, cluster.pods_opts(pulumi.ResourceOptions(
-                depends_on=[identity.association] if identity.association is not None else [],
+                depends_on=identity.ready,
                 custom_timeouts=pulumi.CustomTimeouts(create="30m", update="30m")))))
         self.storage_class = k8s.storage.v1.StorageClass(
             f"{name}-gp3",

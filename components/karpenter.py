@@ -287,7 +287,8 @@ class Karpenter(PlatformComponent):
         ]
         node_access = aws.eks.AccessEntry(f"{name}-node-access", cluster_name=cluster.name,
                                           principal_arn=self.node_role.arn, type="EC2_LINUX", tags=tags,
-                                          opts=child_opts(self))
+                                          # a role is usable only with its policies (destroy: removed after)
+                                          opts=child_opts(self, pulumi.ResourceOptions(depends_on=node_attachments)))
 
         # --- interruption queue and the events that feed it -------------------------------------
         self.queue = aws.sqs.Queue(f"{name}-interruptions", name=cluster.physical_name,
@@ -318,18 +319,12 @@ class Karpenter(PlatformComponent):
                                 policy=policy_document(*statements), tags=tags, opts=child_opts(self))
             for key, statements in controller_policies(context).items()
         }
-        # The attachments are made here rather than through workload_identity's policy_arns so the
-        # controller can depend on them: on destroy the controller must keep its permissions until
-        # it has drained and terminated every node.
+        # The controller depends on the attachments (identity.ready): on destroy it must keep its
+        # permissions until it has drained and terminated every node.
         identity = workload_identity(name, self, cluster_name=cluster.name, namespace=NAMESPACE,
                                      service_account=SERVICE_ACCOUNT, mode=facts.identity, oidc=facts.oidc,
-                                     policy_arns={}, tags=tags)
+                                     policy_arns={key: policy.arn for key, policy in policies.items()}, tags=tags)
         self.controller_role = identity.role
-        controller_attachments = [
-            aws.iam.RolePolicyAttachment(f"{name}-{key}", role=identity.role.name, policy_arn=policy.arn,
-                                         opts=child_opts(self))
-            for key, policy in policies.items()
-        ]
         if config.spot_service_linked_role:
             # Fails with "has been taken" where the account already has one (see the setting's docs).
             aws.iam.ServiceLinkedRole(f"{name}-spot", aws_service_name="spot.amazonaws.com", tags=tags,
@@ -346,8 +341,7 @@ class Karpenter(PlatformComponent):
                 self.crds,
                 # credentials and permissions must be in place when the controller starts, and stay
                 # until it is gone
-                *controller_attachments,
-                *([identity.association] if identity.association is not None else []),
+                *identity.ready,
                 self.queue,
             ]))
 

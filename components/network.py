@@ -11,10 +11,21 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from components.common import PlatformComponent, child_opts, policy_document, service_trust, statement
+from components.common import (
+    PlatformComponent,
+    child_opts,
+    log_group_key_policy,
+    partition_of,
+    policy_document,
+    service_trust,
+    statement,
+)
 from settings.aws import NetworkSettings
 
 TYPE = "platform:network:Network"
+# Zones where EKS refuses control-plane subnets (EKS user guide, network-reqs: "the cluster can't be
+# created in" use1-az3, usw1-az2, cac1-az3). Zone IDs, because zone names map to different IDs per account.
+EKS_UNSUPPORTED_ZONE_IDS = ("use1-az3", "usw1-az2", "cac1-az3")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,6 +36,8 @@ class NetworkArgs:
     """AWS region (endpoint service names)."""
     settings: NetworkSettings
     """CIDR, zones, NAT, endpoints, flow logs, or an existing VPC."""
+    kms_key_deletion_window_days: int = 30
+    """Waiting period before the flow-log key is deleted (the cluster's setting, 7 to 30)."""
     tags: dict[str, str] = field(default_factory=dict)
     """Tags on every resource."""
 
@@ -39,6 +52,13 @@ def subnet_tags(cluster_name: str, public: bool) -> dict[str, str]:
         tags["kubernetes.io/role/internal-elb"] = "1"
         tags["karpenter.sh/discovery"] = cluster_name
     return tags
+
+
+def _zone(names: list[str], index: int, count: int, region: str) -> str:
+    if len(names) < count:
+        raise ValueError(f"eks-platform:network.azCount is {count}, but {region} has only {len(names)} zones EKS "
+                         f"supports ({', '.join(names)}); lower network.azCount")
+    return names[index]
 
 
 class Network(PlatformComponent):
@@ -82,7 +102,12 @@ class Network(PlatformComponent):
 
     def _create(self) -> None:
         cfg, name, cluster = self._args.settings, self._name, self._args.cluster_name
-        azs = aws.get_availability_zones_output(state="available", opts=pulumi.InvokeOutputOptions(parent=self))
+        # Regular zones only: Local Zones and Wavelength Zones need an opt-in (and sort first in
+        # accounts that opted in); EKS supports neither for the control plane.
+        azs = aws.get_availability_zones_output(
+            state="available", exclude_zone_ids=list(EKS_UNSUPPORTED_ZONE_IDS),
+            filters=[aws.GetAvailabilityZonesFilterArgs(name="opt-in-status", values=["opt-in-not-required"])],
+            opts=pulumi.InvokeOutputOptions(parent=self))
         vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=cfg.vpc_cidr, enable_dns_hostnames=True, enable_dns_support=True,
                           tags=self._tags(f"{cluster}-vpc"), opts=child_opts(self))
         # Take over the default security group and strip its rules: nothing may use it by accident.
@@ -96,7 +121,7 @@ class Network(PlatformComponent):
                                        opts=child_opts(self))
         public_subnets, private_subnets, private_rts = [], [], []
         for i in range(cfg.az_count):
-            az = azs.names[i]
+            az = azs.names.apply(lambda names, i=i: _zone(names, i, cfg.az_count, self._args.region))
             pub = aws.ec2.Subnet(f"{name}-public-{i}", vpc_id=vpc.id, cidr_block=public_cidrs[i], availability_zone=az,
                                  map_public_ip_on_launch=False,
                                  tags=self._tags(f"{cluster}-public-{i}", subnet_tags(cluster, public=True)),
@@ -163,16 +188,26 @@ class Network(PlatformComponent):
 
     def _flow_logs(self, vpc: aws.ec2.Vpc) -> None:
         cfg, name, cluster = self._args.settings.flow_logs, self._name, self._args.cluster_name
-        group = aws.cloudwatch.LogGroup(f"{name}-flow-logs", name=f"/aws/vpc/{cluster}/flow-logs",
-                                        retention_in_days=cfg.retention_days, tags=self._tags(f"{cluster}-flow-logs"),
+        group_name = f"/aws/vpc/{cluster}/flow-logs"
+        account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+        # encrypted like the control-plane logs: a key that CloudWatch Logs may use for this group only
+        key = aws.kms.Key(f"{name}-flow-logs", description=f"VPC flow logs of {cluster}", enable_key_rotation=True,
+                          deletion_window_in_days=self._args.kms_key_deletion_window_days,
+                          policy=log_group_key_policy(account_id, partition_of(self._args.region), self._args.region,
+                                                      group_name),
+                          tags=self._tags(f"{cluster}-flow-logs"), opts=child_opts(self))
+        group = aws.cloudwatch.LogGroup(f"{name}-flow-logs", name=group_name, retention_in_days=cfg.retention_days,
+                                        kms_key_id=key.arn, tags=self._tags(f"{cluster}-flow-logs"),
                                         opts=child_opts(self))
         role = aws.iam.Role(f"{name}-flow-logs", assume_role_policy=service_trust("vpc-flow-logs.amazonaws.com"),
                             tags=self._args.tags, opts=child_opts(self))
         # Delivery to CloudWatch Logs needs these on the target group (VPC user guide, flow-logs-iam-role).
-        aws.iam.RolePolicy(f"{name}-flow-logs", role=role.id, policy=policy_document(statement(
+        delivery = aws.iam.RolePolicy(f"{name}-flow-logs", role=role.id, policy=policy_document(statement(
             "DeliverFlowLogs",
             ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups", "logs:DescribeLogStreams"],
             [group.arn, pulumi.Output.concat(group.arn, ":*")])), opts=child_opts(self))
         aws.ec2.FlowLog(f"{name}-flow-logs", vpc_id=vpc.id, traffic_type=cfg.traffic_type,
                         log_destination_type="cloud-watch-logs", log_destination=group.arn, iam_role_arn=role.arn,
-                        tags=self._tags(f"{cluster}-flow-logs"), opts=child_opts(self))
+                        tags=self._tags(f"{cluster}-flow-logs"),
+                        # the role is usable only with its policy (on destroy it stays until the flow log is gone)
+                        opts=child_opts(self, pulumi.ResourceOptions(depends_on=[delivery])))

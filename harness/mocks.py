@@ -109,6 +109,22 @@ class Recording:
         return False
 
 
+    def waits_for(self, res: Recorded, other: Recorded) -> bool:
+        """True if the engine starts ``res`` only after ``other``: ``depends_on`` followed transitively."""
+        by_urn = {r.urn: r for r in self.resources}
+        seen: set[str] = set()
+        todo = [res]
+        while todo:
+            current = todo.pop()
+            if current.urn in seen:
+                continue
+            seen.add(current.urn)
+            if self.depends_on(current, other):
+                return True
+            todo.extend(by_urn[u] for u in current.dependencies if u in by_urn)
+        return False
+
+
 class PlatformMocks(pulumi.runtime.Mocks):
     """Plausible outputs for the resources and invokes the platform uses."""
 
@@ -164,10 +180,24 @@ class PlatformMocks(pulumi.runtime.Mocks):
         if token == "aws:index/getRegion:getRegion":
             return {"name": REGION, "region": REGION, "id": REGION}
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
-            return {"names": AZS, "zoneIds": [f"use1-az{i}" for i in range(1, 7)], "id": REGION}
+            return _zones(args.args)
         if token == "aws:ec2/getVpc:getVpc":
             return {"id": args.args.get("id"), "cidrBlock": "10.99.0.0/16"}
         return {}
+
+
+# us-east-1 as an account that opted in to a Local Zone sees it (sorted first), with use1-az3 among its zones.
+ZONES = [("us-east-1-bos-1a", "use1-bos1-az1", "opted-in"),
+         *((name, zone_id, "opt-in-not-required") for name, zone_id in zip(
+             AZS, ["use1-az1", "use1-az2", "use1-az3", "use1-az4", "use1-az5", "use1-az6"], strict=True))]
+
+
+def _zones(args: dict[str, Any]) -> dict[str, Any]:
+    """DescribeAvailabilityZones as AWS answers it: exclusions and the opt-in-status filter applied."""
+    excluded = set(args.get("excludeZoneIds") or [])
+    wanted = {v for f in args.get("filters") or [] if f["name"] == "opt-in-status" for v in f["values"]}
+    zones = [z for z in ZONES if z[1] not in excluded and (not wanted or z[2] in wanted)]
+    return {"names": [z[0] for z in zones], "zoneIds": [z[1] for z in zones], "id": REGION}
 
 
 class _RecordingMonitor(pulumi_mocks.MockMonitor):

@@ -209,6 +209,24 @@ class ClusterSettings(Model):
     """Waiting period before the secrets-encryption KMS key is deleted (7 to 30)."""
     irsa: bool = False
     """Also create the IAM OIDC provider so IRSA works (Pod Identity is the default and needs none)."""
+    api_access_cidrs: list[str] = Field(default_factory=list)
+    """Networks allowed to reach the private API endpoint on 443 (where pulumi up and kubectl run:
+    a runner, VPN or bastion); empty means the VPC CIDR. 0.0.0.0/0 is refused."""
+
+    @field_validator("api_access_cidrs")
+    @classmethod
+    def _api_cidrs(cls, v: list[str]) -> list[str]:
+        for cidr in v:
+            try:
+                net = ipaddress.IPv4Network(cidr, strict=True)
+            except ValueError as exc:
+                raise ValueError(f"{cidr!r} is not an IPv4 CIDR like 10.0.0.0/16 ({exc})") from None
+            if net.prefixlen == 0:
+                raise ValueError("0.0.0.0/0 would open the private endpoint to every network that routes to it; "
+                                 "list the VPN, runner or peered networks")
+        if len(set(v)) != len(v):
+            raise ValueError("list each CIDR once")
+        return v
 
     @field_validator("name")
     @classmethod

@@ -15,7 +15,7 @@ def build(stack: str = "dev", export_handle: bool = False, **cluster):
 
     def program():
         eks = EksCluster("c", ClusterArgs(cluster_name="c1", region="us-east-1", settings=settings.cluster,
-                                          vpc_id="vpc-1", subnet_ids=["subnet-a", "subnet-b"], az_count=2,
+                                          vpc_id="vpc-1", subnet_ids=["subnet-a", "subnet-b"], az_count=2, api_access_cidrs=["10.0.0.0/16"],
                                           tags={"Project": "eks-platform"}))
         handle = eks.handle()
         pulumi.export("kubeconfig", eks.kubeconfig)
@@ -135,3 +135,24 @@ def test_access_entries_are_named_by_principal_so_reordering_renames_nothing():
     assert entries[v].name == "c-viewer-123456789012-user-auditor"
     # the position-based names of earlier releases stay as aliases (admins first, then viewers)
     assert entries[a].aliases[0].endswith("::c-admin-0") and entries[v].aliases[0].endswith("::c-viewer-2")
+
+
+def test_api_security_group_admits_https_from_the_listed_networks_only():
+    rec = build()
+    sg = rec.one("aws:ec2/securityGroup:SecurityGroup")
+    (rule,) = sg.inputs["ingress"]
+    assert (rule["protocol"], rule["fromPort"], rule["toPort"], rule["cidrBlocks"]) == ("tcp", 443, 443, ["10.0.0.0/16"])
+    assert sg.inputs["egress"] == [] and sg.inputs["vpcId"] == "vpc-1"
+    # the mocks give every resource the id "<logical name>-id"
+    assert rec.one("aws:eks/cluster:Cluster").inputs["vpcConfig"]["securityGroupIds"] == [f"{sg.name}-id"]
+
+
+def test_cluster_role_may_describe_the_secrets_key_and_nothing_else():
+    rec = build()
+    inline = rec.one("aws:iam/rolePolicy:RolePolicy")
+    (stmt,) = policy(inline.inputs["policy"])["Statement"]
+    assert sorted(stmt["Action"]) == ["kms:DescribeKey", "kms:ListGrants"]
+    assert stmt["Resource"] == rec.one("aws:kms/key:Key").outputs["arn"]
+    cluster = rec.one("aws:eks/cluster:Cluster")
+    assert rec.depends_on(cluster, inline)
+    assert rec.depends_on(cluster, rec.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment"))

@@ -21,7 +21,7 @@ def build_eks(stack: str = "dev", **metrics_server):
 
     def program():
         eks = EksCluster("c", ClusterArgs(cluster_name="c1", region="us-east-1", settings=settings.cluster,
-                                          vpc_id="vpc-1", subnet_ids=["subnet-a", "subnet-b"], az_count=2))
+                                          vpc_id="vpc-1", subnet_ids=["subnet-a", "subnet-b"], az_count=2, api_access_cidrs=["10.0.0.0/16"]))
         cluster = eks.handle()
         nodes = NodeGroups("n", NodeGroupsArgs(cluster=cluster, groups=settings.node_groups))
         cluster = cluster.with_aws(node_role_arn=nodes.role.arn, node_groups=nodes.groups).after(nodes)
@@ -100,7 +100,7 @@ def test_kubelet_tls_is_always_verified_on_eks():
 
     def program():
         eks = EksCluster("c", ClusterArgs(cluster_name="c1", region="us-east-1", settings=make_settings().cluster,
-                                          vpc_id="vpc-1", subnet_ids=["subnet-a", "subnet-b"], az_count=2))
+                                          vpc_id="vpc-1", subnet_ids=["subnet-a", "subnet-b"], az_count=2, api_access_cidrs=["10.0.0.0/16"]))
         box["handle"] = eks.handle()
 
     run(program)

@@ -30,7 +30,8 @@ def test_subnets_per_az_with_derived_cidrs_and_discovery_tags():
     private, public = subnets(rec, "private"), subnets(rec, "public")
     assert [s.inputs["cidrBlock"] for s in private] == ["10.0.0.0/19", "10.0.32.0/19", "10.0.64.0/19"]
     assert [s.inputs["cidrBlock"] for s in public] == ["10.0.224.0/22", "10.0.228.0/22", "10.0.232.0/22"]
-    assert [s.inputs["availabilityZone"] for s in private] == ["us-east-1a", "us-east-1b", "us-east-1c"]
+    # us-east-1c is use1-az3 in the mocked account: EKS refuses it, so the third zone is us-east-1d
+    assert [s.inputs["availabilityZone"] for s in private] == ["us-east-1a", "us-east-1b", "us-east-1d"]
     for s in private:
         assert s.inputs["tags"]["kubernetes.io/role/internal-elb"] == "1"
         assert s.inputs["tags"]["karpenter.sh/discovery"] == "c1"
@@ -121,3 +122,27 @@ def test_bring_your_own_vpc_without_tagging():
                                                                         "subnet-0bbbbbbbbbbbbbbbb"], "tagSubnets": False}
     rec = build(existing=existing)
     assert rec.of_type("aws:ec2/tag:Tag") == []
+
+
+def test_zones_skip_local_zones_and_the_zone_ids_eks_refuses():
+    rec = build(azCount=5)
+    (call,) = [args for token, args in rec.calls if token == "aws:index/getAvailabilityZones:getAvailabilityZones"]
+    assert set(call["excludeZoneIds"]) == {"use1-az3", "usw1-az2", "cac1-az3"}
+    assert call["filters"] == [{"name": "opt-in-status", "values": ["opt-in-not-required"]}]
+    zones = {s.inputs["availabilityZone"] for s in rec.of_type("aws:ec2/subnet:Subnet")}
+    # the mocked account has an opted-in Local Zone (listed first) and use1-az3 (us-east-1c)
+    assert "us-east-1-bos-1a" not in zones and "us-east-1c" not in zones and len(zones) == 5
+    with pytest.raises(Exception, match=r"network.azCount is 6, but us-east-1 has only 5 zones EKS supports"):
+        build(azCount=6)
+
+
+def test_flow_log_group_is_encrypted_with_a_key_only_that_group_may_use():
+    rec = build()
+    group = rec.one("aws:cloudwatch/logGroup:LogGroup")
+    key = rec.one("aws:kms/key:Key")
+    assert group.inputs["kmsKeyId"] == key.outputs["arn"] and key.inputs["enableKeyRotation"] is True
+    logs = next(s for s in policy(key.inputs["policy"])["Statement"] if s["Principal"].get("Service"))
+    assert logs["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"] == \
+        "arn:aws:logs:us-east-1:123456789012:log-group:/aws/vpc/c1/flow-logs"
+    flow = rec.one("aws:ec2/flowLog:FlowLog")
+    assert rec.depends_on(flow, rec.one("aws:iam/rolePolicy:RolePolicy"))

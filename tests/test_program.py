@@ -84,3 +84,11 @@ def test_fargate_profiles_from_config_come_before_coredns():
 def test_preview_mode_evaluates_too():
     rec = run_stack("dev", preview=True)
     assert rec.of_type("aws:eks/cluster:Cluster")
+
+
+def test_api_access_defaults_to_the_vpc_and_takes_listed_networks():
+    default = run_stack("dev").one("aws:ec2/securityGroup:SecurityGroup", "dev-cluster-api")
+    assert default.inputs["ingress"][0]["cidrBlocks"] == ["10.10.0.0/16"]
+    listed = run_stack("dev", overrides={"eks-platform:cluster": {"apiAccessCidrs": ["10.99.0.0/16", "192.168.4.0/24"]}})
+    sg = listed.one("aws:ec2/securityGroup:SecurityGroup", "dev-cluster-api")
+    assert sg.inputs["ingress"][0]["cidrBlocks"] == ["10.99.0.0/16", "192.168.4.0/24"]

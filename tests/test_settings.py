@@ -180,3 +180,17 @@ def test_config_error_is_a_clean_pulumi_run_error():
     import pulumi
 
     assert issubclass(ConfigError, pulumi.RunError)
+
+
+ACCESS_BAD = [
+    ("dev", {**R, "cluster": {"apiAccessCidrs": ["0.0.0.0/0"]}}, "eks-platform:cluster.apiAccessCidrs",
+     "list the VPN, runner or peered networks"),
+    ("dev", {**R, "cluster": {"apiAccessCidrs": ["10.0.0.1/16"]}}, "eks-platform:cluster.apiAccessCidrs", "IPv4 CIDR"),
+    ("dev", {**R, "cluster": {"apiAccessCidrs": ["10.0.0.0/16", "10.0.0.0/16"]}}, "eks-platform:cluster.apiAccessCidrs",
+     "each CIDR once"),
+]
+
+
+@pytest.mark.parametrize(("stack", "raw", "key", "valid"), ACCESS_BAD)
+def test_api_access_cidrs_are_validated(stack, raw, key, valid):
+    assert_config_error(stack, raw, key, valid)
