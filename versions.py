@@ -7,9 +7,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# EKS versions in standard support on 2026-11-23 (1.34 leaves it on 2026-12-02), newest last.
-# Source: ../shared/reference/addons.md section 7 (EKS release calendar).
-KUBERNETES_VERSIONS: tuple[str, ...] = ("1.34", "1.35", "1.36")
+# EKS versions and the day their standard support ends, newest last (EKS user guide,
+# kubernetes-versions: 14 months of standard support per minor). With upgradePolicy STANDARD, EKS
+# upgrades a control plane itself on that day, after which a stack still set to the old minor would
+# ask for a downgrade: a version leaves this table before its day (1.34 ended on 2026-12-02), and
+# `make plan` warns 60 days ahead.
+STANDARD_SUPPORT_ENDS: dict[str, str] = {
+    "1.35": "2027-03-27",
+    "1.36": "2027-08-02",
+}
+KUBERNETES_VERSIONS: tuple[str, ...] = tuple(STANDARD_SUPPORT_ENDS)
 DEFAULT_KUBERNETES_VERSION = "1.36"
 
 # EKS managed add-on versions per Kubernetes minor. Bump one line to move one add-on; check a new
@@ -18,13 +25,6 @@ DEFAULT_KUBERNETES_VERSION = "1.36"
 # public Terraform pins and a live 1.36 cluster inventory found with the search tool; vpc-cni
 # needs >= v1.14 for enableNetworkPolicy (cni-network-policy-configure).
 EKS_ADDONS: dict[str, dict[str, str]] = {
-    "1.34": {
-        "vpc-cni": "v1.22.4-eksbuild.3",
-        "kube-proxy": "v1.34.6-eksbuild.29",
-        "coredns": "v1.12.4-eksbuild.38",
-        "eks-pod-identity-agent": "v1.3.10-eksbuild.3",
-        "aws-ebs-csi-driver": "v1.66.0-eksbuild.1",
-    },
     "1.35": {
         "vpc-cni": "v1.23.2-eksbuild.1",
         "kube-proxy": "v1.35.3-eksbuild.29",
@@ -63,10 +63,9 @@ CHARTS: dict[str, Chart] = {
 }
 
 # Cluster Autoscaler must match the Kubernetes minor it runs against (cluster-autoscaler/README.md,
-# "Releases"); the chart's own image (v1.35.0 in 9.59.0) would be wrong on 1.34 and 1.36. Newest
+# "Releases"); the chart's own image (v1.35.0 in 9.59.0) would be wrong on 1.36. Newest
 # patch per minor from the kubernetes/autoscaler tags cluster-autoscaler-1.x.y (2026-07-22).
 CLUSTER_AUTOSCALER_IMAGE_TAGS: dict[str, str] = {
-    "1.34": "v1.34.5",
     "1.35": "v1.35.2",
     "1.36": "v1.36.1",
 }

@@ -27,6 +27,7 @@ from components.common import (
 )
 from components.handle import AwsFacts, ClusterHandle
 from settings.aws import ClusterSettings
+from settings.base import ConfigError
 
 TYPE = "platform:eks:Cluster"
 ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
@@ -68,6 +69,36 @@ def kubeconfig(name: str, endpoint: str, ca_data: str, region: str) -> str:
             "interactiveMode": "Never",
         }}}],
     })
+
+
+def version_step_error(deployed: str, wanted: str) -> str | None:
+    """Why EKS would refuse moving a control plane from ``deployed`` to ``wanted``, or None.
+
+    EKS upgrades one minor at a time and never downgrades (EKS user guide, update-cluster). The
+    path is: control plane one minor up, then the add-ons (pinned per minor in versions.py, which
+    follow in the same `pulumi up`), then the nodes (managed node groups follow the cluster version;
+    Karpenter replaces drifted nodes within the disruption budgets).
+    """
+    (d_major, d_minor), (w_major, w_minor) = (tuple(int(p) for p in v.split(".")) for v in (deployed, wanted))
+    if (w_major, w_minor) < (d_major, d_minor):
+        return (f"the cluster runs Kubernetes {deployed} and EKS never downgrades (with upgradePolicy STANDARD it "
+                f"upgrades a cluster itself when standard support ends); set eks-platform:cluster.version to "
+                f"{deployed} or later")
+    if w_major != d_major or w_minor > d_minor + 1:
+        return (f"the cluster runs Kubernetes {deployed} and EKS upgrades one minor at a time; set "
+                f"eks-platform:cluster.version to {d_major}.{d_minor + 1}, run `pulumi up`, then continue")
+    return None
+
+
+def check_version_step(cluster_name: str, wanted: str) -> None:
+    """Refuse, before any resource is registered, a version change EKS would refuse half-way
+    through an update. Reads the deployed cluster (if any) with two read-only EKS calls."""
+    if cluster_name not in (aws.eks.get_clusters().names or []):
+        return
+    deployed = aws.eks.get_cluster(name=cluster_name).version
+    problem = version_step_error(deployed, wanted)
+    if problem:
+        raise ConfigError(f"eks-platform:cluster.version: {problem} (cluster {cluster_name})")
 
 
 class EksCluster(PlatformComponent):

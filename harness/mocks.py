@@ -128,8 +128,10 @@ class Recording:
 class PlatformMocks(pulumi.runtime.Mocks):
     """Plausible outputs for the resources and invokes the platform uses."""
 
-    def __init__(self, recording: Recording) -> None:
+    def __init__(self, recording: Recording, existing_clusters: dict[str, str] | None = None) -> None:
         self.recording = recording
+        self.existing_clusters = dict(existing_clusters or {})
+        """EKS clusters the mocked account already has: name -> Kubernetes version."""
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         outputs = dict(args.inputs)
@@ -181,6 +183,10 @@ class PlatformMocks(pulumi.runtime.Mocks):
             return {"name": REGION, "region": REGION, "id": REGION}
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             return _zones(args.args)
+        if token == "aws:eks/getClusters:getClusters":
+            return {"names": sorted(self.existing_clusters), "id": REGION}
+        if token == "aws:eks/getCluster:getCluster":
+            return {"name": args.args["name"], "version": self.existing_clusters[args.args["name"]]}
         if token == "aws:ec2/getVpc:getVpc":
             return {"id": args.args.get("id"), "cidrBlock": "10.99.0.0/16"}
         return {}
@@ -254,12 +260,14 @@ def _plain(value: Any) -> Any:
 
 
 def run(fn: Callable[[], Any], *, stack: str = "dev", config: dict[str, Any] | None = None,
-        preview: bool = False, recording: Recording | None = None) -> Recording:
+        preview: bool = False, recording: Recording | None = None,
+        existing_clusters: dict[str, str] | None = None) -> Recording:
     """Evaluate ``fn`` under mocks and return what it registered. ``config`` keys are full keys
     (``eks-platform:network``); values that are not strings are JSON-encoded as Pulumi would.
-    Pass ``recording`` to keep what was registered even when ``fn`` raises."""
+    Pass ``recording`` to keep what was registered even when ``fn`` raises; ``existing_clusters``
+    (name -> version) are EKS clusters the mocked account already has."""
     recording = Recording() if recording is None else recording
-    mocks = PlatformMocks(recording)
+    mocks = PlatformMocks(recording, existing_clusters)
     pulumi_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project="eks-platform", stack=stack, preview=preview,
                              monitor=_RecordingMonitor(mocks, recording))

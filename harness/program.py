@@ -40,8 +40,9 @@ def _stub_secrets(value: Any) -> Any:
 
 
 def run_stack(stack: str, overrides: dict[str, Any] | None = None, preview: bool = False,
-              recording: Recording | None = None) -> Recording:
+              recording: Recording | None = None, existing_clusters: dict[str, str] | None = None) -> Recording:
     """Run ``__main__.py`` for ``stack`` under the recording mocks. ``overrides`` replace whole keys."""
     config = {**stack_config(stack), **(overrides or {})}
     return run(lambda: runpy.run_path(str(PROJECT_DIR / "__main__.py"), run_name="__main__"),
-               stack=stack, config=config, preview=preview, recording=recording)
+               stack=stack, config=config, preview=preview, recording=recording,
+               existing_clusters=existing_clusters)

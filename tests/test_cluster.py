@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 
 import pulumi
+import pytest
 
-from components.cluster import TYPE, ClusterArgs, EksCluster, kubeconfig
+from components.cluster import TYPE, ClusterArgs, EksCluster, kubeconfig, version_step_error
 from tests.conftest import make_settings, policy, run
 
 
@@ -156,3 +157,27 @@ def test_cluster_role_may_describe_the_secrets_key_and_nothing_else():
     cluster = rec.one("aws:eks/cluster:Cluster")
     assert rec.depends_on(cluster, inline)
     assert rec.depends_on(cluster, rec.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment"))
+
+
+@pytest.mark.parametrize(("deployed", "wanted", "problem"), [
+    ("1.35", "1.35", None), ("1.35", "1.36", None),
+    ("1.34", "1.36", "one minor at a time; set eks-platform:cluster.version to 1.35"),
+    ("1.36", "1.35", "never downgrades"),
+])
+def test_version_steps_eks_accepts(deployed, wanted, problem):
+    found = version_step_error(deployed, wanted)
+    assert found == problem if problem is None else problem in found
+
+
+def test_a_deployed_cluster_that_eks_upgraded_refuses_the_downgrade_before_any_resource():
+    from harness import Recording, run_stack
+    from settings import ConfigError
+
+    rec = Recording()
+    with pytest.raises(ConfigError, match=r"eks-platform:cluster.version: the cluster runs Kubernetes 1.36"):
+        run_stack("dev", overrides={"eks-platform:cluster": {"version": "1.35"}}, recording=rec,
+                  existing_clusters={"eks-platform-dev": "1.36"})
+    assert not [r for r in rec if r.custom]
+    # one minor up from what runs is fine
+    ok = run_stack("dev", existing_clusters={"eks-platform-dev": "1.35"})
+    assert ok.one("aws:eks/cluster:Cluster").inputs["version"] == "1.36"

@@ -97,7 +97,7 @@ BAD = [
     ("dev", {**R, "network": {"azCount": 3, "existing": {"vpcId": "vpc-0123456789abcdef0",
                                                           "privateSubnetIds": ["subnet-0aaaaaaaa", "subnet-0bbbbbbbb"]}}},
      "eks-platform:network.azCount", "cannot be set with it"),
-    ("dev", {**R, "cluster": {"version": "1.29"}}, "eks-platform:cluster.version", "'1.34', '1.35', '1.36'"),
+    ("dev", {**R, "cluster": {"version": "1.34"}}, "eks-platform:cluster.version", "'1.35', '1.36'"),
     ("dev", {**R, "cluster": {"name": "-bad name"}}, "eks-platform:cluster.name", "letters, digits"),
     ("dev", {**R, "cluster": {"endpointPublicAccess": True}}, "eks-platform:cluster.publicAccessCidrs", "list the CIDRs"),
     ("dev", {**R, "cluster": {"publicAccessCidrs": ["1.2.3.4/32"]}}, "eks-platform:cluster.publicAccessCidrs", "set both"),
