@@ -92,3 +92,18 @@ def test_api_access_defaults_to_the_vpc_and_takes_listed_networks():
     listed = run_stack("dev", overrides={"eks-platform:cluster": {"apiAccessCidrs": ["10.99.0.0/16", "192.168.4.0/24"]}})
     sg = listed.one("aws:ec2/securityGroup:SecurityGroup", "dev-cluster-api")
     assert sg.inputs["ingress"][0]["cidrBlocks"] == ["10.99.0.0/16", "192.168.4.0/24"]
+
+
+def test_switching_cluster_autoscaler_to_karpenter_keeps_every_other_urn():
+    before = run_stack("dev", overrides={"eks-platform:autoscaling": "cluster-autoscaler"})
+    after = run_stack("dev")
+
+    def outside(rec, token):
+        (component,) = rec.of_type(token)
+        return {r.urn for r in rec if not r.urn.split("::")[2].startswith(token) and r.urn != component.urn}
+
+    kept = outside(before, "platform:autoscaling:ClusterAutoscaler")
+    assert kept == outside(after, "platform:autoscaling:Karpenter")
+    # the system node group (where the controllers run) is untouched
+    assert [g.urn for g in before.of_type("aws:eks/nodeGroup:NodeGroup")] == \
+        [g.urn for g in after.of_type("aws:eks/nodeGroup:NodeGroup")]
