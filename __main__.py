@@ -6,7 +6,7 @@ compute), then every enabled add-on of the registry in dependency order, then ex
 
 import pulumi
 
-from components.cluster import ClusterArgs, EksCluster, check_version_step
+from components.cluster import ClusterArgs, EksCluster, check_deployer_not_listed, check_version_step
 from components.common import platform_tags
 from components.eks_addons import BASE_WAVE, AddonsArgs, EksAddons
 from components.fargate import FargateArgs, FargateProfiles
@@ -22,6 +22,7 @@ def eks(settings: Settings):
     assert region is not None  # validated: the aws target requires aws:region
     tags = platform_tags(settings.stack, settings.tags)
     check_version_step(settings.cluster_name, settings.cluster.version)
+    check_deployer_not_listed(settings.cluster)
     network = Network(f"{settings.stack}-network", NetworkArgs(
         cluster_name=settings.cluster_name, region=region, settings=settings.network,
         kms_key_deletion_window_days=settings.cluster.kms_key_deletion_window_days, tags=tags))

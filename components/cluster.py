@@ -101,6 +101,32 @@ def check_version_step(cluster_name: str, wanted: str) -> None:
         raise ConfigError(f"eks-platform:cluster.version: {problem} (cluster {cluster_name})")
 
 
+def deployer_principal(caller_arn: str) -> str:
+    """The IAM principal EKS sees for a caller: an assumed-role session is its role (the role's path,
+    which the session ARN does not carry, is not compared)."""
+    if ":assumed-role/" in caller_arn:
+        partition, account = caller_arn.split(":")[1], caller_arn.split(":")[4]
+        role = caller_arn.split(":assumed-role/", 1)[1].split("/")[0]
+        return f"arn:{partition}:iam::{account}:role/{role}"
+    return caller_arn
+
+
+def check_deployer_not_listed(settings: ClusterSettings) -> None:
+    """With clusterCreatorAdmin, EKS makes the deployer's access entry itself; listing the deployer
+    in adminPrincipalArns too makes a second entry for one principal, which EKS refuses."""
+    if not settings.cluster_creator_admin or not settings.admin_principal_arns:
+        return
+    deployer = deployer_principal(aws.get_caller_identity().arn)
+    listed = [arn for arn in settings.admin_principal_arns
+              if arn == deployer or (":role/" in arn and ":role/" in deployer
+                                     and deployer.rsplit("/", 1)[1] == arn.rsplit("/", 1)[1]
+                                     and arn.split(":")[4] == deployer.split(":")[4])]
+    if listed:
+        raise ConfigError(f"eks-platform:cluster.adminPrincipalArns: {listed[0]} is the identity running pulumi "
+                          "(clusterCreatorAdmin already makes it a cluster admin); remove it from the list, or "
+                          "set eks-platform:cluster.clusterCreatorAdmin: false")
+
+
 class EksCluster(PlatformComponent):
     cluster: aws.eks.Cluster
     kms_key: aws.kms.Key

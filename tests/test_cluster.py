@@ -7,7 +7,14 @@ import json
 import pulumi
 import pytest
 
-from components.cluster import TYPE, ClusterArgs, EksCluster, kubeconfig, version_step_error
+from components.cluster import (
+    TYPE,
+    ClusterArgs,
+    EksCluster,
+    deployer_principal,
+    kubeconfig,
+    version_step_error,
+)
 from tests.conftest import make_settings, policy, run
 
 
@@ -181,3 +188,26 @@ def test_a_deployed_cluster_that_eks_upgraded_refuses_the_downgrade_before_any_r
     # one minor up from what runs is fine
     ok = run_stack("dev", existing_clusters={"eks-platform-dev": "1.35"})
     assert ok.one("aws:eks/cluster:Cluster").inputs["version"] == "1.36"
+
+
+@pytest.mark.parametrize(("caller", "principal"), [
+    ("arn:aws:iam::123456789012:user/mock", "arn:aws:iam::123456789012:user/mock"),
+    ("arn:aws:sts::123456789012:assumed-role/Admin/jane", "arn:aws:iam::123456789012:role/Admin"),
+])
+def test_deployer_principal_of_users_and_role_sessions(caller, principal):
+    assert deployer_principal(caller) == principal
+
+
+def test_listing_the_deployer_as_admin_with_cluster_creator_admin_is_refused_before_any_resource():
+    from harness import Recording, run_stack
+    from settings import ConfigError
+
+    rec = Recording()
+    # the mocked caller is arn:aws:iam::123456789012:user/mock
+    with pytest.raises(ConfigError, match=r"eks-platform:cluster.adminPrincipalArns: .*user/mock is the identity"):
+        run_stack("dev", overrides={"eks-platform:cluster": {
+            "adminPrincipalArns": ["arn:aws:iam::123456789012:role/Other", "arn:aws:iam::123456789012:user/mock"]}},
+            recording=rec)
+    assert not [r for r in rec if r.custom]
+    run_stack("dev", overrides={"eks-platform:cluster": {
+        "adminPrincipalArns": ["arn:aws:iam::123456789012:user/mock"], "clusterCreatorAdmin": False}})
