@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STACK  ?= dev
 
-.PHONY: test lint plan venv clean
+.PHONY: test lint plan venv clean doctor up down integration
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,28 @@ lint: venv
 ## the offline plan of one stack: make plan STACK=prod [JSON=plan.json]
 plan: venv
 	$(PY) -m tools.plan --stack $(STACK) $(if $(JSON),--json $(JSON),)
+
+## the local stack on kind: checks the tools, then up/down with a file backend inside the repository
+# A local-only passphrase: the local stack holds no real secret. Set PULUMI_CONFIG_PASSPHRASE to override.
+LOCAL_STATE := $(CURDIR)/.pulumi-state
+LOCAL_ENV    = PULUMI_BACKEND_URL=file://$(LOCAL_STATE) PULUMI_CONFIG_PASSPHRASE=$${PULUMI_CONFIG_PASSPHRASE-local-only}
+
+doctor: venv
+	$(PY) -m tools.doctor
+
+up: doctor
+	@test "$(STACK)" = local || { echo "make up is for the kind stack (STACK=local); AWS stacks: see README, 'Deploying for real'"; exit 2; }
+	mkdir -p $(LOCAL_STATE)
+	$(LOCAL_ENV) pulumi stack select --create $(STACK)
+	$(LOCAL_ENV) pulumi up --yes --stack $(STACK)
+
+down: venv
+	@test "$(STACK)" = local || { echo "make down is for the kind stack (STACK=local)"; exit 2; }
+	$(LOCAL_ENV) pulumi destroy --yes --stack $(STACK)
+
+## the local stack for real, through the Automation API (skips naming what is missing)
+integration: venv
+	$(PY) -m pytest -m integration tests/integration
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,7 +1,8 @@
 """eks-platform: one program, one stack per environment (dev, staging, prod on AWS; local on kind).
 
 Reads top-down: settings, then the cluster (on AWS: network, control plane, base add-ons,
-compute), then every enabled add-on of the registry in dependency order, then exports.
+compute; on kind: the kind cluster), then every enabled add-on of the registry in dependency
+order. Exports come with the parts that own them.
 """
 
 import pulumi
@@ -10,6 +11,7 @@ from components.cluster import ClusterArgs, EksCluster, check_deployer_not_liste
 from components.common import platform_tags
 from components.eks_addons import BASE_WAVE, AddonsArgs, EksAddons
 from components.fargate import FargateArgs, FargateProfiles
+from components.kind import KindCluster, KindClusterArgs
 from components.network import Network, NetworkArgs
 from components.node_groups import NodeGroups, NodeGroupsArgs
 from components.registry import build_addons
@@ -52,9 +54,17 @@ def eks(settings: Settings):
     return cluster.with_aws(node_role_arn=node_groups.role.arn, node_groups=node_groups.groups).after(*compute)
 
 
+def kind(settings: Settings):
+    """The local kind cluster; returns the same handle contract, without AWS facts."""
+    local = KindCluster(f"{settings.stack}-kind", KindClusterArgs(cluster_name=settings.cluster_name,
+                                                                  settings=settings.kind))
+    pulumi.export("clusterName", settings.cluster_name)
+    pulumi.export("kubeContext", f"kind-{settings.cluster_name}")
+    pulumi.export("kubeconfig", local.kubeconfig)
+    return local.handle()
+
+
 settings = load_settings()
 pulumi.export("target", settings.target)
 pulumi.export("tier", settings.tier)
-
-if settings.is_aws:
-    build_addons(eks(settings), settings)
+build_addons(eks(settings) if settings.is_aws else kind(settings), settings)

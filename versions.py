@@ -19,6 +19,15 @@ STANDARD_SUPPORT_ENDS: dict[str, str] = {
 KUBERNETES_VERSIONS: tuple[str, ...] = tuple(STANDARD_SUPPORT_ENDS)
 DEFAULT_KUBERNETES_VERSION = "1.36"
 
+# kind and the node image of each Kubernetes minor the local stack runs (kind.version, same minors as
+# the EKS stacks). kind v0.32.0's release notes list the images built for it; use them with their
+# digests (kind may change the image format between releases). Also kind v0.32.0's default image.
+KIND_MIN_VERSION = "0.32.0"
+KIND_NODE_IMAGES: dict[str, str] = {
+    "1.35": "kindest/node:v1.35.5@sha256:ce977ae6d65918d0b58a5f8b5e940429c2ce42fa3a5619ec2bbc60b949c0ac95",
+    "1.36": "kindest/node:v1.36.1@sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5",
+}
+
 # EKS managed add-on versions per Kubernetes minor. Bump one line to move one add-on; check a new
 # pin with `aws eks describe-addon-versions --kubernetes-version <v> --addon-name <name>`.
 # Sources (2026-08 to 2026-10): EKS user guide managing-kube-proxy (kube-proxy follows the minor),

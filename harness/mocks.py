@@ -125,6 +125,18 @@ class Recording:
         return False
 
 
+def _kind_kubeconfig(name: str) -> str:
+    """What `kind get kubeconfig --name <name>` prints (with a fake CA and key)."""
+    return json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": f"kind-{name}",
+        "clusters": [{"name": f"kind-{name}", "cluster": {"server": "https://127.0.0.1:40123",
+                                                          "certificate-authority-data": "bW9jaw=="}}],
+        "contexts": [{"name": f"kind-{name}", "context": {"cluster": f"kind-{name}", "user": f"kind-{name}"}}],
+        "users": [{"name": f"kind-{name}", "user": {"client-certificate-data": "bW9jaw==",
+                                                     "client-key-data": "bW9jay1rZXk="}}],
+    })
+
+
 class PlatformMocks(pulumi.runtime.Mocks):
     """Plausible outputs for the resources and invokes the platform uses."""
 
@@ -167,6 +179,10 @@ class PlatformMocks(pulumi.runtime.Mocks):
             outputs["resources"] = [{"autoscalingGroups": [{"name": f"eks-{name}-asg"}]}]
         elif typ == "aws:cloudwatch/logGroup:LogGroup":
             outputs["arn"] = f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{physical}"
+        elif typ == "command:local:Command":
+            create = outputs.get("create", "")
+            outputs["stdout"] = _kind_kubeconfig(create.split()[-1]) if create.startswith("kind get kubeconfig") else ""
+            outputs["stderr"] = ""
         elif typ == "kubernetes:helm.sh/v3:Release":
             outputs["status"] = {"status": "deployed", "name": outputs.get("name", name)}
         return f"{name}-id", outputs

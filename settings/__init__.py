@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+import versions
 from settings.addons import ClusterAutoscalerSettings, MetricsServerSettings
 from settings.aws import (
     DEFAULT_NODE_GROUPS,
@@ -23,6 +24,7 @@ from settings.aws import (
     NodeGroupSettings,
 )
 from settings.base import (
+    DNS_LABEL,
     PROJECT,
     TIERS,
     ConfigError,
@@ -35,7 +37,7 @@ from settings.base import (
 )
 from settings.karpenter import FARGATE_PROFILE, KarpenterSettings
 
-__all__ = ["PROJECT", "ConfigError", "Settings", "load_settings", "parse_settings"]
+__all__ = ["PROJECT", "ConfigError", "KindSettings", "Settings", "load_settings", "parse_settings"]
 
 Target = Literal["aws", "kind"]
 Autoscaling = Literal["karpenter", "cluster-autoscaler", "none"]
@@ -46,10 +48,21 @@ AWS_CLUSTER_KEYS = ("network", "cluster", "nodeGroups", "fargateProfiles", "auto
 
 
 class KindSettings(Model):
-    """The local kind cluster (built in a later phase; validated now)."""
+    """The local kind cluster (target kind). Changing name, version, workers or ports replaces it."""
 
+    name: str | None = None
+    """kind cluster name; defaults to eks-platform-<stack>. The kubectl context is kind-<name>."""
+    version: str = versions.DEFAULT_KUBERNETES_VERSION
+    """Kubernetes minor of the nodes, one of versions.KIND_NODE_IMAGES (the EKS stacks' minors)."""
     workers: int = 2
-    """Number of kind worker nodes (0 to 5)."""
+    """Number of kind worker nodes (0 to 5) besides the control-plane node."""
+    http_port: int = 80
+    """Host port on 127.0.0.1 that reaches the ingress gateway's HTTP NodePort."""
+    https_port: int = 443
+    """Host port on 127.0.0.1 that reaches the ingress gateway's HTTPS NodePort."""
+    allow_privileged_ports: bool = True
+    """Allow host ports below 1024 (80, 443). Rootless Docker or Podman cannot bind them: set false
+    there and pick ports like 8080 and 8443, and the program refuses privileged ones."""
 
     @field_validator("workers")
     @classmethod
@@ -57,6 +70,40 @@ class KindSettings(Model):
         if not 0 <= v <= 5:
             raise ValueError("must be an integer from 0 to 5")
         return v
+
+    @field_validator("http_port", "https_port")
+    @classmethod
+    def _port(cls, v: int) -> int:
+        if not 1 <= v <= 65535:
+            raise ValueError("must be a TCP port from 1 to 65535")
+        return v
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str | None) -> str | None:
+        if v is not None and (not DNS_LABEL.match(v) or len(v) > 50):
+            raise ValueError("must be a lowercase DNS label of at most 50 characters (it names docker containers)")
+        return v
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, v: str) -> str:
+        if v not in versions.KIND_NODE_IMAGES:
+            raise ValueError(f"must be one of {list(versions.KIND_NODE_IMAGES)} (a kindest/node image is pinned "
+                             "for each in versions.KIND_NODE_IMAGES)")
+        return v
+
+    @model_validator(mode="after")
+    def _ports(self) -> KindSettings:
+        if self.http_port == self.https_port:
+            raise invalid("httpsPort", "must differ from httpPort ({port})", port=self.http_port)
+        if not self.allow_privileged_ports:
+            low = [p for p in (self.http_port, self.https_port) if p < 1024]
+            if low:
+                raise invalid("httpPort" if self.http_port < 1024 else "httpsPort",
+                              "{low} are privileged ports (below 1024) and allowPrivilegedPorts is false; pick "
+                              "ports like 8080 and 8443", low=low)
+        return self
 
 
 class Settings(Model):
@@ -165,7 +212,8 @@ class Settings(Model):
 
     @property
     def cluster_name(self) -> str:
-        return self.cluster.name or f"{PROJECT}-{self.stack}"
+        custom = self.cluster.name if self.is_aws else self.kind.name
+        return custom or f"{PROJECT}-{self.stack}"
 
     @property
     def is_aws(self) -> bool:
