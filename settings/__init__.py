@@ -206,6 +206,12 @@ class Settings(Model):
         if run_on == "fargate" and not self.cluster.irsa:
             raise invalid("karpenter.runOn", "'fargate' needs IRSA because EKS Pod Identity does not work on "
                           "Fargate: set eks-platform:cluster.irsa: true, or use runOn 'system-nodes'")
+        existing = self.network.existing
+        if existing is not None and not existing.tag_subnets:
+            # EC2NodeClasses select subnets by the karpenter.sh/discovery tag, which only tagSubnets adds
+            raise invalid("network.existing.tagSubnets", "is false, so no subnet carries the karpenter.sh/discovery "
+                          "tag and Karpenter would find no subnet for its nodes; set it to true (the tags are "
+                          "added to your subnets), or use autoscaling 'cluster-autoscaler' or 'none'")
         if run_on == "fargate" and any(p.name == FARGATE_PROFILE for p in self.fargate_profiles):
             raise invalid("fargateProfiles", "the name '{name}' is taken by the profile karpenter.runOn 'fargate' "
                           "creates; rename yours", name=FARGATE_PROFILE)

@@ -36,9 +36,6 @@ CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
                       2557, 2922, 3288, 3653)
 REQUIRED_LOG_TYPES = ("api", "audit", "authenticator")
-# Without NAT, nodes reach these AWS APIs only through interface endpoints: image pulls (ECR api
-# and dkr, plus the S3 gateway endpoint for layers), node bootstrap (ec2), Pod Identity and IRSA (sts).
-ENDPOINTS_WITHOUT_NAT = ("ecr.api", "ecr.dkr", "sts", "ec2")
 
 
 def instance_arch(instance_type: str) -> str:
@@ -110,7 +107,8 @@ class NetworkSettings(Model):
     az_count: int = tiered(dev=2, staging=3, prod=3)
     """How many availability zones the VPC spans (2 to 6)."""
     nat_strategy: NatStrategy = tiered(dev="single", staging="single", prod="per-az")
-    """Egress for private subnets: none (endpoints only), one shared NAT, or one NAT per AZ."""
+    """Egress for private subnets: one shared NAT (single) or one NAT per AZ (per-az); 'none' is refused
+    with what it would take."""
     interface_endpoints: list[str] = Field(default_factory=list)
     """Interface VPC endpoints to create (service suffixes such as ecr.api, ecr.dkr, sts, ec2, logs)."""
     flow_logs: FlowLogSettings = Field(default_factory=FlowLogSettings)
@@ -148,16 +146,19 @@ class NetworkSettings(Model):
         return v
 
     @model_validator(mode="after")
-    def _nat_none_needs_endpoints(self) -> NetworkSettings:
+    def _no_nat_is_not_supported(self) -> NetworkSettings:
         if self.existing is None and self.nat_strategy == "none":
-            missing = [e for e in ENDPOINTS_WITHOUT_NAT if e not in self.interface_endpoints]
-            if missing:
-                raise invalid(
-                    "interfaceEndpoints",
-                    "natStrategy 'none' leaves nodes without egress; add the interface endpoints "
-                    "{missing} (or use natStrategy 'single' or 'per-az')",
-                    missing=missing,
-                )
+            # What a cluster without egress would need, each checked against AWS's docs: interface
+            # endpoints for ecr.api, ecr.dkr, sts, ec2, eks-auth (Pod Identity), eks, ssm and sqs
+            # (Karpenter, with its isolatedVPC setting), autoscaling (Cluster Autoscaler); IAM has no
+            # endpoint, so Karpenter could not create instance profiles; and a mirror for the controller
+            # images on public.ecr.aws and registry.k8s.io. None of that is built here.
+            raise invalid(
+                "natStrategy",
+                "'none' is not supported: private nodes would need interface endpoints for ecr.api, ecr.dkr, "
+                "sts, ec2, eks-auth, eks, ssm, sqs and autoscaling, instance profiles made outside Karpenter "
+                "(IAM has no VPC endpoint), and a mirror of the controller images on public.ecr.aws and "
+                "registry.k8s.io; use 'single' (one NAT, dev) or 'per-az'")
         return self
 
     @property

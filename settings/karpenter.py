@@ -320,8 +320,10 @@ class NodePoolSettings(Model):
     """Name of the karpenter.nodeClasses entry whose AMI, subnets and disks the nodes get."""
     capacity_types: list[str] = Field(default_factory=lambda: ["on-demand", "spot"])
     """on-demand, spot and/or reserved; with several, Karpenter prefers reserved, then spot."""
-    architectures: list[Arch] = Field(default_factory=lambda: ["amd64", "arm64"])
-    """CPU architectures; with both, images must be multi-arch or pods must select kubernetes.io/arch."""
+    architectures: list[Arch] = Field(default_factory=lambda: ["amd64"])
+    """CPU architectures. amd64 by default: with arm64 allowed, Karpenter picks the cheaper Graviton
+    instance and amd64-only images fail with 'exec format error'. arm64 is opt-in (gravitonPool, or
+    list it here once every image is multi-arch)."""
     instance_categories: list[str] = Field(default_factory=lambda: ["c", "m", "r"])
     """EC2 instance categories (c compute, m general, r memory, ...)."""
     min_instance_generation: int = 3
@@ -336,8 +338,9 @@ class NodePoolSettings(Model):
     """Priority among pools that fit a pod (1 to 100, higher first); unset is lowest."""
     expire_after: str = "720h"
     """Node lifetime before Karpenter replaces it ("720h", or "Never"); budgets do not hold it back."""
-    termination_grace_period: str | None = None
-    """Longest a node drain may take before pods are force-deleted ("48h"); unset waits for PDBs forever."""
+    termination_grace_period: str | None = "48h"
+    """Longest a node drain may take before pods are force-deleted (Karpenter docs, disruption:
+    termination grace period); null waits for PodDisruptionBudgets forever, which can hang a destroy."""
     limits: PoolLimits | None = None
     """Ceiling on the pool's total cpu/memory/nodes; unset takes karpenter.defaultLimits."""
     disruption: Disruption = Field(default_factory=Disruption)
@@ -503,7 +506,7 @@ class KarpenterSettings(Model):
     node_pools: list[NodePoolSettings] = tiered(
         dev=[GENERAL_PURPOSE], staging=[GENERAL_PURPOSE], prod=[GENERAL_PURPOSE])
     """NodePools; the default is one 'general-purpose' pool (on-demand and spot, c/m/r, generation > 2,
-    amd64 and arm64). Team pools add taints, labels and weights."""
+    amd64, 48h drain limit). Team pools add taints, labels and weights."""
 
     @field_validator("node_classes")
     @classmethod

@@ -317,12 +317,13 @@ def test_default_node_class_and_general_purpose_pool(rec):
     requirements = {r["key"]: (r["operator"], r["values"]) for r in template["requirements"]}
     assert requirements == {
         "karpenter.sh/capacity-type": ("In", ["on-demand", "spot"]),
-        "kubernetes.io/arch": ("In", ["amd64", "arm64"]),
+        "kubernetes.io/arch": ("In", ["amd64"]),
         "kubernetes.io/os": ("In", ["linux"]),
         "karpenter.k8s.aws/instance-category": ("In", ["c", "m", "r"]),
         "karpenter.k8s.aws/instance-generation": ("Gt", ["2"]),
     }
     assert template["expireAfter"] == "720h" and "taints" not in template
+    assert template["terminationGracePeriod"] == "48h"
     assert pool.inputs["spec"]["limits"] == {"cpu": "64", "memory": "256Gi"}
     assert pool.inputs["spec"]["disruption"] == {"consolidationPolicy": "WhenEmptyOrUnderutilized",
                                                  "consolidateAfter": "1m", "budgets": [{"nodes": "20%"}]}

@@ -9,8 +9,9 @@ from components.network import TYPE, Network, NetworkArgs
 from tests.conftest import make_settings, policy, run
 
 
-def build(stack: str = "dev", **network):
-    settings = make_settings(stack, network=network) if network else make_settings(stack)
+def build(stack: str = "dev", autoscaling: str = "karpenter", **network):
+    raw = {"autoscaling": autoscaling, **({"network": network} if network else {})}
+    settings = make_settings(stack, **raw)
 
     def program():
         net = Network("net", NetworkArgs(cluster_name="c1", region="us-east-1", settings=settings.network,
@@ -62,12 +63,8 @@ def test_nat_strategy(strategy, nats, azs):
         assert rec.depends_on(nat, igw)
 
 
-def test_no_nat_needs_endpoints_and_routes_nothing_out():
-    rec = build(natStrategy="none", interfaceEndpoints=["ecr.api", "ecr.dkr", "sts", "ec2"])
-    assert rec.of_type("aws:ec2/natGateway:NatGateway") == []
-    for rt in rec.of_type("aws:ec2/routeTable:RouteTable"):
-        if "private" in rt.name:
-            assert rt.inputs.get("routes", []) == []
+def test_interface_endpoints_are_private_dns_https_only():
+    rec = build(interfaceEndpoints=["ecr.api", "ecr.dkr", "sts", "ec2"])
     endpoints = {e.inputs["serviceName"]: e for e in rec.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")}
     assert set(endpoints) == {f"com.amazonaws.us-east-1.{s}" for s in ("s3", "ecr.api", "ecr.dkr", "sts", "ec2")}
     ecr = endpoints["com.amazonaws.us-east-1.ecr.api"]
@@ -120,7 +117,8 @@ def test_bring_your_own_vpc_creates_no_network_only_tags():
 def test_bring_your_own_vpc_without_tagging():
     existing = {"vpcId": "vpc-0123456789abcdef0", "privateSubnetIds": ["subnet-0aaaaaaaaaaaaaaaa",
                                                                         "subnet-0bbbbbbbbbbbbbbbb"], "tagSubnets": False}
-    rec = build(existing=existing)
+    # (Karpenter needs the discovery tags, so untagged subnets go with another autoscaler)
+    rec = build(autoscaling="cluster-autoscaler", existing=existing)
     assert rec.of_type("aws:ec2/tag:Tag") == []
 
 
