@@ -17,6 +17,7 @@ cluster does not exist.
 
 from __future__ import annotations
 
+import json
 import shlex
 from dataclasses import dataclass
 from typing import Any
@@ -53,10 +54,11 @@ def kind_config(args: KindClusterArgs) -> dict[str, Any]:
     control_plane = {
         "role": "control-plane",
         "image": image,
-        "kubeadmConfigPatches": [yaml.safe_dump({
+        # a kubeadm patch is YAML text; JSON is YAML and keeps the generated config readable
+        "kubeadmConfigPatches": [json.dumps({
             "kind": "InitConfiguration",
             "nodeRegistration": {"kubeletExtraArgs": {"node-labels": INGRESS_LABEL}},
-        }, sort_keys=True)],
+        })],
         "extraPortMappings": [
             {"containerPort": HTTP_NODE_PORT, "hostPort": s.http_port, "listenAddress": "127.0.0.1",
              "protocol": "TCP"},

@@ -38,3 +38,32 @@ def test_plan_reports_bad_config_without_traceback(capsys, monkeypatch):
                                                              "eks-platform:network": {"azCount": 1}})
     assert plan.main(["--stack", "dev"]) == 2
     assert "eks-platform:network.azCount" in capsys.readouterr().err
+
+
+def test_plan_warns_about_spot_and_support_end_and_counts_elastic_ips():
+    import datetime
+
+    from settings import parse_settings
+
+    prod = plan.build_plan("prod")
+    assert prod["settings"]["elastic IPs"].startswith("3 ")
+    assert plan.build_plan("dev")["settings"]["elastic IPs"].startswith("1 ")
+    assert any("AWSServiceRoleForEC2Spot" in w for w in prod["warnings"])
+    settings = parse_settings({"aws:region": "us-east-1", "cluster": {"version": "1.35"}}, "dev")
+    late = plan.warnings(settings, today=datetime.date(2027, 2, 1))
+    assert any("Kubernetes 1.35 leaves EKS standard support on 2027-03-27 (54 days)" in w for w in late)
+    assert not any("standard support" in w for w in plan.warnings(settings, today=datetime.date(2026, 12, 1)))
+    on_demand = parse_settings({"aws:region": "us-east-1", "karpenter": {
+        "nodePools": [{"name": "od", "capacityTypes": ["on-demand"]}]}}, "dev")
+    assert not any("spot" in w for w in plan.warnings(on_demand))
+
+
+def test_plan_of_the_kind_stack_shows_the_generated_config(capsys):
+    import yaml
+
+    data = plan.build_plan("local")
+    config = yaml.safe_load(data["kindConfig"])
+    assert config["kind"] == "Cluster" and [n["role"] for n in config["nodes"]] == ["control-plane", "worker", "worker"]
+    assert data["warnings"] == []
+    assert plan.main(["--stack", "local"]) == 0
+    assert "kind config (kind create cluster --config=-)" in capsys.readouterr().out

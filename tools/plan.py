@@ -10,6 +10,7 @@ the Kubernetes custom resources (Karpenter NodePools and the like), and can writ
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import sys
 import time
@@ -17,6 +18,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import versions
 from harness import Recording, run_stack, stack_config, stack_names
 from settings import ConfigError, Settings, parse_settings
 
@@ -25,10 +27,37 @@ def _raw(stack: str) -> dict[str, Any]:
     return {k.split(":", 1)[1] if k.startswith("eks-platform:") else k: v for k, v in stack_config(stack).items()}
 
 
+def warnings(s: Settings, today: datetime.date | None = None) -> list[str]:
+    """What a reviewer must act on before `pulumi up` (the plan prints them first)."""
+    today = today or datetime.date.today()
+    out = []
+    version = s.cluster.version if s.is_aws else s.kind.version
+    ends = datetime.date.fromisoformat(versions.STANDARD_SUPPORT_ENDS[version])
+    if s.is_aws and (ends - today).days <= 60:
+        out.append(f"Kubernetes {version} leaves EKS standard support on {ends} ({(ends - today).days} days): EKS "
+                   "then upgrades the control plane itself; raise eks-platform:cluster.version one minor before")
+    spot = [p.name for p in s.karpenter.pools if "spot" in p.capacity_types] \
+        if s.is_aws and s.autoscaling == "karpenter" else []
+    spot += [g.name for g in s.node_groups if g.capacity_type == "SPOT"] if s.is_aws else []
+    if spot:
+        out.append(f"spot is allowed ({', '.join(spot)}): the account needs the AWSServiceRoleForEC2Spot "
+                   "service-linked role (README, 'Spot and the EC2 Spot service-linked role')")
+    return out
+
+
+def elastic_ips(s: Settings) -> int:
+    """Elastic IPs the stack holds: one per NAT gateway (the default quota is 5 per region)."""
+    if not s.is_aws or s.network.existing is not None:
+        return 0
+    return {"none": 0, "single": 1, "per-az": s.network.az_count}[s.network.nat_strategy]
+
+
 def key_settings(s: Settings) -> dict[str, Any]:
     """The settings a reviewer checks first."""
     if not s.is_aws:
-        return {"target": s.target, "tier": s.tier, "kind workers": s.kind.workers}
+        return {"target": s.target, "tier": s.tier, "kind cluster": f"{s.cluster_name} (Kubernetes {s.kind.version}, "
+                f"{s.kind.workers} workers, ingress on 127.0.0.1:{s.kind.http_port}/{s.kind.https_port})",
+                "kube context": f"kind-{s.cluster_name}"}
     net = s.network
     out: dict[str, Any] = {
         "target": s.target,
@@ -39,6 +68,7 @@ def key_settings(s: Settings) -> dict[str, Any]:
         if s.cluster.endpoint_public_access else "private only",
         "network": f"existing {net.existing.vpc_id}" if net.existing else
         f"{net.vpc_cidr}, {net.az_count} AZs, NAT {net.nat_strategy}",
+        "elastic IPs": f"{elastic_ips(s)} (NAT; the default quota is 5 per region, shared by every stack there)",
         "control-plane logs": f"{', '.join(s.cluster.log_types)} ({s.cluster.log_retention_days} d)",
         "autoscaling": s.autoscaling,
     }
@@ -58,6 +88,7 @@ def build_plan(stack: str) -> dict[str, Any]:
     elapsed = time.perf_counter() - started
     return {
         "stack": stack,
+        "warnings": warnings(settings),
         "settings": key_settings(settings),
         "components": _components(rec),
         "helmReleases": [
@@ -66,6 +97,9 @@ def build_plan(stack: str) -> dict[str, Any]:
             for r in rec.of_type("kubernetes:helm.sh/v3:Release")
         ],
         "customResources": _custom_resources(rec),
+        # the generated kind config, as the kind cluster command receives it on stdin
+        "kindConfig": next((r.inputs.get("stdin") for r in rec.of_type("command:local:Command")
+                            if r.inputs.get("create", "").startswith("kind get clusters")), None),
         "totals": {"resources": sum(1 for r in rec if r.custom), "components": sum(1 for r in rec if not r.custom)},
         "evaluationSeconds": round(elapsed, 2),
         "exports": sorted(rec.exports),
@@ -109,7 +143,10 @@ def _custom_resources(rec: Recording) -> list[dict[str, Any]]:
 def render(plan: dict[str, Any]) -> str:
     lines = [f"eks-platform offline plan: stack {plan['stack']} "
              f"({plan['totals']['resources']} resources in {plan['totals']['components']} components, "
-             f"evaluated in {plan['evaluationSeconds']} s under mocks)", "", "Settings"]
+             f"evaluated in {plan['evaluationSeconds']} s under mocks)", ""]
+    if plan["warnings"]:
+        lines += ["Warnings", *[f"  ! {w}" for w in plan["warnings"]], ""]
+    lines += ["Settings"]
     for key, value in plan["settings"].items():
         if isinstance(value, list):
             lines.append(f"  {key}:")
@@ -132,6 +169,9 @@ def render(plan: dict[str, Any]) -> str:
                 extra = (f"  capacity {cr['capacityTypes']} arch {cr['arch']} limits {cr['limits']} "
                          f"consolidation {cr['consolidation']}")
             lines.append(f"  {cr['kind']} {cr['name']}{extra}")
+    if plan["kindConfig"]:
+        lines += ["", "kind config (kind create cluster --config=-)"]
+        lines += [f"  {line}" for line in plan["kindConfig"].splitlines()]
     lines += ["", f"Exports: {', '.join(plan['exports'])}"]
     return "\n".join(lines)
 
