@@ -21,10 +21,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pulumi
+from pydantic.alias_generators import to_snake
 
 if TYPE_CHECKING:
     from components.handle import ClusterHandle
     from settings import Settings
+
+
+def config_value(settings: Settings, key: str) -> Any:
+    """The validated value of a top-level config key (``autoscaling``, ``metricsServer``)."""
+    return getattr(settings, to_snake(key))
 
 
 class AddOn:
@@ -38,7 +44,10 @@ class AddOn:
 
     @classmethod
     def enabled(cls, settings: Settings) -> bool:
-        return settings.is_aws or not cls.aws_only
+        """On its targets (EKS only when ``aws_only``) and, with ``enabled_by``, when that key has that value."""
+        if cls.aws_only and not settings.is_aws:
+            return False
+        return cls.enabled_by is None or config_value(settings, cls.enabled_by[0]) == cls.enabled_by[1]
 
     @classmethod
     def build(cls, name: str, cluster: ClusterHandle, settings: Settings) -> pulumi.ComponentResource:

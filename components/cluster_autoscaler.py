@@ -196,10 +196,6 @@ class ClusterAutoscalerAddOn(AddOn):
     enabled_by = ("autoscaling", "cluster-autoscaler")
 
     @classmethod
-    def enabled(cls, settings):
-        return settings.is_aws and settings.autoscaling == "cluster-autoscaler"
-
-    @classmethod
     def build(cls, name, cluster, settings):
         groups = scaled_groups(settings.node_groups, cluster.aws.node_groups)
         return ClusterAutoscaler(name, ClusterAutoscalerArgs(cluster=cluster, settings=settings.cluster_autoscaler,

@@ -390,10 +390,6 @@ class KarpenterAddOn(AddOn):
     enabled_by = ("autoscaling", "karpenter")
 
     @classmethod
-    def enabled(cls, settings):
-        return settings.is_aws and settings.autoscaling == "karpenter"
-
-    @classmethod
     def build(cls, name, cluster, settings):
         return Karpenter(name, KarpenterArgs(cluster=cluster, settings=settings.karpenter))
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pulumi
 
-from components.addon import AddOn
+from components.addon import AddOn, config_value
 from components.cluster_autoscaler import ClusterAutoscalerAddOn
 from components.ebs_csi import EbsCsiAddOn
 from components.eks_addons import CoreDnsAddOn
@@ -92,7 +92,7 @@ def _only_when(addon: type[AddOn], settings: Settings, project: str) -> str:
     if addon.enabled_by is None:
         return "only applies when it is enabled"
     key, value = addon.enabled_by
-    current = settings.model_dump(by_alias=True).get(key)
+    current = config_value(settings, key)
     return f"only applies when {project}:{key} is '{value}', but it is '{current}'"
 
 

@@ -120,7 +120,7 @@ class _C(AddOn):
     key = "c"
     after = (_B,)
     conflicts = (_A,)
-    enabled_by = ("autoscaling", "none")
+    enabled_by = ("autoscaling", "karpenter")
 
 
 def test_order_follows_after_edges_whatever_the_registry_order():
@@ -212,3 +212,15 @@ def test_components_readme_lists_every_addon_and_component_type():
         token = getattr(importlib.import_module(f"components.{module.name}"), "TYPE", None)
         if token:
             assert f"`{token}`" in readme, token
+
+
+def test_enabled_follows_the_target_and_enabled_by():
+    from components.cluster_autoscaler import ClusterAutoscalerAddOn
+    from components.karpenter import KarpenterAddOn
+    from components.metrics_server import MetricsServerAddOn
+
+    ca = make_settings(autoscaling="cluster-autoscaler")
+    assert KarpenterAddOn.enabled(make_settings()) and not KarpenterAddOn.enabled(ca)
+    assert ClusterAutoscalerAddOn.enabled(ca) and not ClusterAutoscalerAddOn.enabled(make_settings())
+    local = make_settings("local")
+    assert not KarpenterAddOn.enabled(local) and MetricsServerAddOn.enabled(local)
