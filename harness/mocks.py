@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -9,8 +11,9 @@ from typing import Any
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import resource as pulumi_resource
 from pulumi.runtime import settings as pulumi_settings
-from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.proto import resource_pb2, source_pb2
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
@@ -82,14 +85,21 @@ class Recording:
             raise AssertionError(f"expected one resource named {name!r}, found {len(found)}")
         return found[0]
 
+    def _index(self) -> tuple[dict[str, Recorded], dict[str, list[Recorded]]]:
+        # built once the evaluation is over (a recording is only read after that)
+        if getattr(self, "_indexed", None) != len(self.resources):
+            self._urns = {r.urn: r for r in self.resources}
+            self._children: dict[str, list[Recorded]] = {}
+            for r in self.resources:
+                self._children.setdefault(r.parent, []).append(r)
+            self._indexed = len(self.resources)
+        return self._urns, self._children
+
     def by_urn(self, urn: str) -> Recorded:
-        for r in self.resources:
-            if r.urn == urn:
-                return r
-        raise KeyError(urn)
+        return self._index()[0][urn]
 
     def children(self, parent: Recorded) -> list[Recorded]:
-        return [r for r in self.resources if r.parent == parent.urn]
+        return list(self._index()[1].get(parent.urn, []))
 
     def depends_on(self, res: Recorded, other: Recorded) -> bool:
         """True if ``res`` waits for ``other``: directly, or through a component ``res`` depends on."""
@@ -102,7 +112,7 @@ class Recording:
             seen.add(urn)
             if urn == other.urn:
                 return True
-            dep = next((r for r in self.resources if r.urn == urn), None)
+            dep = self._index()[0].get(urn)
             if dep is not None and not dep.custom:
                 # depending on a component means depending on all of its children
                 todo.extend(c.urn for c in self.children(dep))
@@ -111,7 +121,7 @@ class Recording:
 
     def waits_for(self, res: Recorded, other: Recorded) -> bool:
         """True if the engine starts ``res`` only after ``other``: ``depends_on`` followed transitively."""
-        by_urn = {r.urn: r for r in self.resources}
+        by_urn = self._index()[0]
         seen: set[str] = set()
         todo = [res]
         while todo:
@@ -275,6 +285,24 @@ def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
+@contextlib.contextmanager
+def _fast_evaluation() -> Iterator[None]:
+    """What the harness does not need, switched off while it evaluates: the source position the SDK
+    records for every resource (``traceback.extract_stack`` per registration, a third of the time),
+    and the cyclic garbage collector (the SDK allocates many short-lived futures; nothing cyclic
+    needs collecting until the evaluation ends)."""
+    saved = pulumi_resource._get_stack_trace
+    pulumi_resource._get_stack_trace = lambda: source_pb2.StackTrace()
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        pulumi_resource._get_stack_trace = saved
+        if gc_was_enabled:
+            gc.enable()
+
+
 def run(fn: Callable[[], Any], *, stack: str = "dev", config: dict[str, Any] | None = None,
         preview: bool = False, recording: Recording | None = None,
         existing_clusters: dict[str, str] | None = None) -> Recording:
@@ -293,7 +321,8 @@ def run(fn: Callable[[], Any], *, stack: str = "dev", config: dict[str, Any] | N
     settings = pulumi_settings.SETTINGS
     settings.rpc_manager.clear()
     settings.outputs.clear()
-    _sync_await(run_pulumi_func(fn))
+    with _fast_evaluation():
+        _sync_await(run_pulumi_func(fn))
     root = pulumi_settings.get_root_resource()
     outputs = getattr(root, "outputs", None) or {}
 

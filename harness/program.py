@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import runpy
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,25 @@ def _stub_secrets(value: Any) -> Any:
 
 def run_stack(stack: str, overrides: dict[str, Any] | None = None, preview: bool = False,
               recording: Recording | None = None, existing_clusters: dict[str, str] | None = None) -> Recording:
-    """Run ``__main__.py`` for ``stack`` under the recording mocks. ``overrides`` replace whole keys."""
+    """Run ``__main__.py`` for ``stack`` under the recording mocks. ``overrides`` replace whole keys.
+
+    Evaluations are cached for the process by their inputs (tests evaluate the same stacks many
+    times); the recording is shared, so callers only read it. Pass ``recording`` to get a fresh
+    evaluation that keeps what was registered even when the program raises.
+    """
+    if recording is not None:
+        return _evaluate(stack, overrides, preview, recording, existing_clusters)
+    key = json.dumps([stack, overrides, preview, existing_clusters], sort_keys=True, default=str)
+    if key not in _CACHE:
+        _CACHE[key] = _evaluate(stack, overrides, preview, None, existing_clusters)
+    return _CACHE[key]
+
+
+_CACHE: dict[str, Recording] = {}
+
+
+def _evaluate(stack: str, overrides: dict[str, Any] | None, preview: bool, recording: Recording | None,
+              existing_clusters: dict[str, str] | None) -> Recording:
     config = {**stack_config(stack), **(overrides or {})}
     return run(lambda: runpy.run_path(str(PROJECT_DIR / "__main__.py"), run_name="__main__"),
                stack=stack, config=config, preview=preview, recording=recording,

@@ -32,11 +32,11 @@ def strings(value):
 
 
 def roles_and_users(rec):
+    candidates = [(r, set(strings(r.inputs))) for r in rec if r.custom and r.type not in NOT_USERS]
     for role in rec.of_type("aws:iam/role:Role"):
         handles = {role.outputs["arn"], role.outputs["name"], f"{role.name}-id"}
         policies = [a for a in rec if a.type in ATTACHMENTS and a.inputs.get("role") in handles]
-        users = [r for r in rec if r.custom and r.type not in NOT_USERS
-                 and any(s in (role.outputs["arn"], role.outputs["name"]) for s in strings(r.inputs))]
+        users = [r for r, texts in candidates if role.outputs["arn"] in texts or role.outputs["name"] in texts]
         yield role, policies, users
 
 

@@ -67,3 +67,14 @@ def test_plan_of_the_kind_stack_shows_the_generated_config(capsys):
     assert data["warnings"] == []
     assert plan.main(["--stack", "local"]) == 0
     assert "kind config (kind create cluster --config=-)" in capsys.readouterr().out
+
+
+def test_plan_output_is_sorted_so_two_runs_print_the_same():
+    data = plan.build_plan("prod")
+    names = [c["name"] for c in data["components"]]
+    top = [c["name"] for c in data["components"] if c["parent"] is None]
+    assert top == sorted(top)
+    for comp in data["components"]:
+        if comp["parent"]:
+            assert names.index(comp["parent"]) < names.index(comp["name"])
+    assert [r["name"] for r in data["helmReleases"]] == sorted(r["name"] for r in data["helmReleases"])

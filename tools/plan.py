@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import sys
 import time
 from collections import Counter
@@ -94,9 +95,9 @@ def build_plan(stack: str) -> dict[str, Any]:
         "helmReleases": [
             {"name": r.name, "chart": r.inputs.get("chart"), "version": r.inputs.get("version"),
              "namespace": r.inputs.get("namespace")}
-            for r in rec.of_type("kubernetes:helm.sh/v3:Release")
+            for r in sorted(rec.of_type("kubernetes:helm.sh/v3:Release"), key=lambda r: r.name)
         ],
-        "customResources": _custom_resources(rec),
+        "customResources": sorted(_custom_resources(rec), key=lambda c: (c["kind"], c["name"])),
         # the generated kind config, as the kind cluster command receives it on stdin
         "kindConfig": next((r.inputs.get("stdin") for r in rec.of_type("command:local:Command")
                             if r.inputs.get("create", "").startswith("kind get clusters")), None),
@@ -117,7 +118,14 @@ def _components(rec: Recording) -> list[dict[str, Any]]:
             "resources": dict(sorted(Counter(c.type for c in children).items())),
             "count": len(children),
         })
-    return out
+    # registration order varies from run to run (outputs resolve asynchronously): sort by name,
+    # each component right after its parent
+    by_name = {c["name"]: c for c in out}
+
+    def path(c: dict[str, Any]) -> tuple[str, ...]:
+        return (*path(by_name[c["parent"]]), c["name"]) if c["parent"] in by_name else (c["name"],)
+
+    return sorted(out, key=path)
 
 
 def _custom_resources(rec: Recording) -> list[dict[str, Any]]:
@@ -199,4 +207,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Everything is written: skip the interpreter's teardown (about half a second of freeing the
+    # provider SDKs' modules), which a one-shot command does not need.
+    os._exit(status)
