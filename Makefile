@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STACK  ?= dev
 
-.PHONY: test lint plan venv clean doctor up down integration
+.PHONY: test lint plan venv clean doctor up down integration upstream
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ lint: venv
 ## the offline plan of one stack: make plan STACK=prod [JSON=plan.json]
 plan: venv
 	$(PY) -m tools.plan --stack $(STACK) $(if $(JSON),--json $(JSON),)
+
+## fill .upstream-cache/ with the upstream data of upstream.lock.json (needs network; CI uses ../shared/upstream)
+upstream: venv
+	$(PY) -m tools.fetch_upstream
 
 ## the local stack on kind: checks the tools, then up/down with a file backend inside the repository
 # A local-only passphrase: the local stack holds no real secret. Set PULUMI_CONFIG_PASSPHRASE to override.
@@ -47,4 +51,4 @@ integration: venv
 	$(PY) -m pytest -m integration tests/integration
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .upstream-cache

@@ -6,12 +6,11 @@ parent, dependencies, provider and inputs. No cloud, no Docker, no Pulumi CLI.
 """
 
 from harness.mocks import ACCOUNT_ID, PlatformMocks, Recorded, Recording, run
-from harness.program import PROJECT_DIR, UPSTREAM_DIR, run_stack, stack_config, stack_names
+from harness.program import PROJECT_DIR, run_stack, stack_config, stack_names
 
 __all__ = [
     "ACCOUNT_ID",
     "PROJECT_DIR",
-    "UPSTREAM_DIR",
     "PlatformMocks",
     "Recorded",
     "Recording",

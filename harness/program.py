@@ -13,8 +13,6 @@ from harness.mocks import Recording, run
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 STACKS_DIR = PROJECT_DIR / "stacks"
-# Unmodified upstream CRDs, chart values and IAM documents (see ../shared/upstream/README.md).
-UPSTREAM_DIR = PROJECT_DIR.parent / "shared" / "upstream"
 
 
 def stack_names() -> list[str]:

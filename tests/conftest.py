@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from harness import UPSTREAM_DIR, run
+from harness import run
+from harness.upstream import upstream_file
 from settings import ConfigError, Settings, parse_settings
 
 
@@ -32,12 +33,10 @@ def policy(doc: Any) -> dict:
     return json.loads(doc) if isinstance(doc, str) else doc
 
 
-def upstream(*parts: str):
-    """Path of an upstream reference file; skips the test, naming the file, where shared/ is absent."""
-    path = UPSTREAM_DIR.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"upstream reference data missing: {path} (see ../shared/upstream/README.md)")
-    return path
+def upstream(folder: str, name: str):
+    """Path of an upstream reference file (harness/upstream.py); missing data fails the test, naming
+    the file and `make upstream`: it is never skipped."""
+    return upstream_file(folder, name)
 
 
 __all__ = ["assert_config_error", "make_settings", "policy", "run", "upstream"]

@@ -7,7 +7,6 @@ import functools
 import json
 import re
 
-import jsonschema
 import pytest
 import yaml
 
@@ -15,6 +14,8 @@ import versions
 from components.karpenter import TYPE, Karpenter, KarpenterArgs
 from harness import ACCOUNT_ID, run_stack, stack_config, stack_names
 from harness.fakes import CLUSTER, fake_eks_handle
+from harness.upstream import load_cfn, missing_value_paths
+from harness.upstream import schema_errors as crd_schema_errors
 from settings import parse_settings
 from tests.conftest import assert_config_error, make_settings, policy, run, upstream
 
@@ -59,25 +60,9 @@ def crds(recording):
 
 # --- upstream reference data -----------------------------------------------------------------------
 
-class _CfnLoader(yaml.SafeLoader):
-    """YAML loader that keeps CloudFormation tags (!Sub, !GetAtt, !Ref) as {"Sub": ...} and so on."""
-
-
-def _cfn_tag(loader, suffix, node):
-    if isinstance(node, yaml.ScalarNode):
-        return {suffix: loader.construct_scalar(node)}
-    if isinstance(node, yaml.SequenceNode):
-        return {suffix: loader.construct_sequence(node, deep=True)}
-    return {suffix: loader.construct_mapping(node, deep=True)}
-
-
-_CfnLoader.add_multi_constructor("!", _cfn_tag)
-
-
 @functools.cache
 def cfn_resources() -> dict:
-    path = upstream("karpenter", "getting-started-cloudformation.yaml")
-    return yaml.load(path.read_text(), Loader=_CfnLoader)["Resources"]
+    return load_cfn("karpenter", "getting-started-cloudformation.yaml")["Resources"]
 
 
 @functools.cache
@@ -271,26 +256,12 @@ def test_controller_size_follows_the_tier_and_the_zones(team_rec):
 
 
 # Maps whose keys are the user's own (upstream's default is a free-form example, not a schema).
-FREE_FORM = {"nodeSelector", "serviceAccount.annotations", "controller.resources", "podLabels", "podAnnotations"}
-
-
-def missing_key_paths(values: dict, chart: dict, prefix: str = "") -> list[str]:
-    missing = []
-    for key, value in values.items():
-        path = f"{prefix}{key}"
-        if not isinstance(chart, dict) or key not in chart:
-            missing.append(path)
-        elif isinstance(value, dict) and path not in FREE_FORM:
-            missing += missing_key_paths(value, chart[key], f"{path}.")
-    return missing
-
-
 @pytest.mark.parametrize("variant", ["pod-identity", "irsa", "fargate"])
 def test_every_value_key_path_exists_in_the_chart(variant, request):
     chart = chart_values_yaml()
     recording = request.getfixturevalue({"pod-identity": "rec", "irsa": "irsa_rec", "fargate": "fargate_program"}[variant])
-    assert missing_key_paths(values_of(recording), chart) == []
-    assert missing_key_paths({"webhook": {"enabled": True}, "settings": {"aws": {}}}, chart) == \
+    assert missing_value_paths(values_of(recording), chart) == []
+    assert missing_value_paths({"webhook": {"enabled": True}, "settings": {"aws": {}}}, chart) == \
         ["webhook", "settings.aws"]
 
 
@@ -378,13 +349,6 @@ def test_team_pools_graviton_pool_and_scheduled_budgets(team_rec):
     assert classes["default"]["amiSelectorTerms"] == [{"alias": versions.KARPENTER_AMI_ALIAS}]
 
 
-@functools.cache
-def crd_validator(filename: str) -> jsonschema.protocols.Validator:
-    crd = yaml.safe_load(upstream("karpenter", filename).read_text())
-    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
-    return jsonschema.Draft7Validator(version["schema"]["openAPIV3Schema"])
-
-
 def karpenter_stacks() -> list[str]:
     found = []
     for stack in stack_names():
@@ -396,11 +360,9 @@ def karpenter_stacks() -> list[str]:
 
 
 def schema_errors(recording) -> list[str]:
-    pools, classes = crd_validator("karpenter.sh_nodepools.yaml"), crd_validator("karpenter.k8s.aws_ec2nodeclasses.yaml")
-    objects = [(pools, r) for r in recording.of_type(NODE_POOL)] + [(classes, r) for r in recording.of_type(NODE_CLASS)]
+    objects = recording.of_type(NODE_POOL) + recording.of_type(NODE_CLASS)
     assert recording.of_type(NODE_POOL) and recording.of_type(NODE_CLASS)
-    return [f"{obj.name}: {'.'.join(map(str, e.absolute_path))}: {e.message}"
-            for validator, obj in objects for e in validator.iter_errors(obj.inputs)]
+    return [f"{obj.name}: {error}" for obj in objects for error in crd_schema_errors(obj.inputs)]
 
 
 @pytest.mark.parametrize("stack", karpenter_stacks())
@@ -414,8 +376,7 @@ def test_node_pools_and_classes_of_every_stack_validate_against_the_upstream_crd
 def test_team_pools_validate_against_the_upstream_crds_too(team_rec):
     assert schema_errors(team_rec) == []
     # and the schema does refuse what it should
-    pools = crd_validator("karpenter.sh_nodepools.yaml")
-    assert list(pools.iter_errors({"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "spec": {"weight": 0}}))
+    assert crd_schema_errors({"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "spec": {"weight": 0}})
 
 
 # --- ordering, parents ----------------------------------------------------------------------------------

@@ -1,0 +1,178 @@
+"""Upstream reference data (unmodified CRDs, chart values, IAM and CloudFormation documents) and the
+helpers that check the platform against it. Shared by the tests and any offline tool.
+
+Where the data is found, first hit wins:
+1. ``$EKS_PLATFORM_UPSTREAM`` (a folder laid out like the lock's folders), if set;
+2. ``../shared/upstream`` beside the project (the steering repository's copy, which CI has);
+3. ``.upstream-cache/`` in the project (git-ignored), filled by ``make upstream``
+   (``tools/fetch_upstream.py`` downloads every file of ``upstream.lock.json`` and checks its sha256;
+   it needs network).
+Missing data is an error that names the file and how to get it: never a silent skip.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from harness.program import PROJECT_DIR
+
+ENV = "EKS_PLATFORM_UPSTREAM"
+# libyaml when PyYAML has it (five times faster on the large CRD files)
+_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+SHARED_DIR = PROJECT_DIR.parent / "shared" / "upstream"
+CACHE_DIR = PROJECT_DIR / ".upstream-cache"
+LOCK_FILE = PROJECT_DIR / "upstream.lock.json"
+
+
+class UpstreamDataMissingError(FileNotFoundError):
+    """An upstream reference file is in none of the places the resolver looks."""
+
+
+def roots() -> list[Path]:
+    """The folders searched, in order."""
+    found = []
+    if os.environ.get(ENV):
+        found.append(Path(os.environ[ENV]))
+    return [*found, SHARED_DIR, CACHE_DIR]
+
+
+@functools.cache
+def lock() -> dict[str, Any]:
+    return json.loads(LOCK_FILE.read_text())
+
+
+def lock_key_of(folder: str, name: str) -> str | None:
+    rel = f"{folder}/{name}"
+    return next((key for key, entry in lock().items() if rel in entry["files"]), None)
+
+
+def upstream_file(folder: str, name: str) -> Path:
+    """Path of ``<folder>/<name>`` (``karpenter/values.yaml``) in the first root that has it."""
+    for root in roots():
+        path = root / folder / name
+        if path.is_file():
+            return path
+    key = lock_key_of(folder, name)
+    raise UpstreamDataMissingError(
+        f"upstream reference data missing: {folder}/{name} (lock entry {key or 'none: add it to upstream.lock.json'})"
+        f" is not in {', '.join(str(r) for r in roots())}. Run `make upstream` (downloads the locked files; needs "
+        f"network), or set {ENV} to a folder that has them.")
+
+
+def load_yaml(folder: str, name: str) -> Any:
+    return yaml.load(upstream_file(folder, name).read_text(), Loader=_FAST_LOADER)
+
+
+# --- chart values --------------------------------------------------------------------------------------
+
+def chart_values_file(chart: str) -> tuple[str, str] | None:
+    """(folder, file) of a pinned chart's upstream values.yaml, from the lock; None if it has none."""
+    for entry in lock().values():
+        if chart in entry.get("charts", {}):
+            values = entry["charts"][chart]
+            return None if values is None else tuple(values.split("/", 1))  # type: ignore[return-value]
+    return None
+
+
+def charts_in_lock() -> set[str]:
+    return {chart for entry in lock().values() for chart in entry.get("charts", {})}
+
+
+# Maps that charts pass to Kubernetes as they are (label selectors, labels, annotations): their keys
+# are the user's, whatever the chart's default holds (karpenter's nodeSelector defaults to kubernetes.io/os).
+FREE_FORM_KEYS = frozenset({"nodeSelector", "labels", "annotations", "podLabels", "podAnnotations"})
+
+
+def missing_value_paths(values: Mapping[str, Any], upstream: Any, free_form: Iterable[str] = (),
+                        prefix: str = "") -> list[str]:
+    """Key paths of ``values`` that the chart's ``upstream`` values do not have.
+
+    Below a key whose upstream default is an empty map or null (``resources: {}``,
+    ``podAnnotations: {}``), and below the maps of ``FREE_FORM_KEYS``, any key is allowed: the
+    chart passes that map through. ``free_form`` names further such paths (dotted).
+    """
+    free = set(free_form)
+    missing = []
+    for key, value in values.items():
+        path = f"{prefix}{key}"
+        if not isinstance(upstream, dict) or key not in upstream:
+            missing.append(path)
+            continue
+        below = upstream[key]
+        if isinstance(value, dict) and path not in free and key not in FREE_FORM_KEYS and below not in ({}, None):
+            missing += missing_value_paths(value, below, free, f"{path}.")
+    return missing
+
+
+# --- custom resources --------------------------------------------------------------------------------
+
+@functools.cache
+def _crd_schemas(group: str) -> dict[tuple[str, str], dict]:
+    """(apiVersion, kind) -> openAPIV3Schema for the CRDs of one API group, from the locked CRD files
+    that declare that group (so validating a NodePool does not parse Argo CD's CRDs)."""
+    index: dict[tuple[str, str], dict] = {}
+    for entry in lock().values():
+        for rel, spec in entry["files"].items():
+            if group not in spec.get("groups", ()):
+                continue
+            folder, name = rel.split("/", 1)
+            text = upstream_file(folder, name).read_text()
+            for doc in yaml.load_all(text, Loader=_FAST_LOADER):
+                if not isinstance(doc, dict) or doc.get("kind") != "CustomResourceDefinition":
+                    continue
+                crd = doc["spec"]
+                for version in crd["versions"]:
+                    schema = (version.get("schema") or {}).get("openAPIV3Schema")
+                    if schema and crd["group"] == group:
+                        index[(f"{group}/{version['name']}", crd["names"]["kind"])] = schema
+    return index
+
+
+def crd_groups() -> set[str]:
+    """API groups with an upstream CRD in the lock."""
+    return {g for entry in lock().values() for spec in entry["files"].values() for g in spec.get("groups", ())}
+
+
+def crd_validator(api_version: str, kind: str) -> jsonschema.protocols.Validator:
+    """A validator for a whole object of ``kind`` at ``api_version`` (apiVersion, kind, metadata, spec)."""
+    try:
+        schema = _crd_schemas(api_version.split("/")[0])[(api_version, kind)]
+    except KeyError:
+        raise UpstreamDataMissingError(f"no upstream CRD for {kind} {api_version} among the locked CRD files") from None
+    return jsonschema.Draft7Validator(schema)
+
+
+def schema_errors(obj: Mapping[str, Any]) -> list[str]:
+    """What the upstream CRD refuses in ``obj``, one line per error (empty when valid)."""
+    validator = crd_validator(obj["apiVersion"], obj["kind"])
+    return [f"{'.'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in validator.iter_errors(obj)]
+
+
+# --- CloudFormation ----------------------------------------------------------------------------------------
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML loader that keeps CloudFormation tags (!Sub, !GetAtt, !Ref) as {"Sub": ...} and so on."""
+
+
+def _cfn_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict:
+    if isinstance(node, yaml.ScalarNode):
+        return {suffix: loader.construct_scalar(node)}
+    if isinstance(node, yaml.SequenceNode):
+        return {suffix: loader.construct_sequence(node, deep=True)}
+    return {suffix: loader.construct_mapping(node, deep=True)}  # type: ignore[arg-type]
+
+
+_CfnLoader.add_multi_constructor("!", _cfn_tag)
+
+
+def load_cfn(folder: str, name: str) -> dict:
+    """A CloudFormation template with its intrinsic functions kept as plain maps."""
+    return yaml.load(upstream_file(folder, name).read_text(), Loader=_CfnLoader)

@@ -1,0 +1,51 @@
+"""The contract with upstream, for every stack and variant: every Helm release sets only key paths
+its chart's upstream values.yaml has, and every custom resource validates against its upstream CRD."""
+
+from __future__ import annotations
+
+import pytest
+
+import versions
+from harness.upstream import chart_values_file, crd_groups, load_yaml, missing_value_paths, schema_errors
+from harness.urns import VARIANTS, evaluate
+from tests.test_upstream import NO_UPSTREAM_DATA
+
+
+def chart_key(release) -> str:
+    name = release.inputs["chart"].rsplit("/", 1)[-1]
+    (key,) = [k for k, c in versions.CHARTS.items() if c.name == name]
+    return key
+
+
+@pytest.fixture(scope="module", params=list(VARIANTS))
+def recording(request):
+    return evaluate(request.param)
+
+
+def test_every_release_sets_only_key_paths_its_chart_has(recording):
+    for release in recording.of_type("kubernetes:helm.sh/v3:Release"):
+        chart = chart_key(release)
+        if chart in NO_UPSTREAM_DATA:
+            continue
+        values_file = chart_values_file(chart)
+        if values_file is None:  # a chart that takes no values (karpenter-crd)
+            assert release.inputs.get("values") in (None, {}), release.name
+            continue
+        assert missing_value_paths(release.inputs.get("values") or {}, load_yaml(*values_file)) == [], release.name
+
+
+def test_every_custom_resource_validates_against_its_upstream_crd(recording):
+    groups = crd_groups()
+    custom = [r for r in recording if r.type.startswith("kubernetes:") and "apiVersion" in r.inputs
+              and r.inputs["apiVersion"].split("/")[0] in groups]
+    for res in custom:
+        assert schema_errors(res.inputs) == [], res.name
+    if recording.of_type("platform:autoscaling:Karpenter"):
+        assert custom, "Karpenter's NodePools and EC2NodeClasses were not found"
+
+
+def test_the_contract_check_refuses_what_upstream_does_not_have():
+    values = load_yaml(*chart_values_file("karpenter"))
+    assert missing_value_paths({"controller": {"resourcez": {}}}, values) == ["controller.resourcez"]
+    assert schema_errors({"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": {"name": "x"},
+                          "spec": {"template": {"spec": {}}, "weight": 1000}})
