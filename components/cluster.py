@@ -213,7 +213,8 @@ class EksCluster(PlatformComponent):
                 # the log group must exist before EKS starts logging, and the role is usable only
                 # with its policies (on destroy they stay until the cluster is gone)
                 depends_on=[self.log_group, *role_policies],
-                # EKS control planes take 10-16 min and sometimes over 20 (reference/costs-timings-security.md A1)
+                # EKS control planes take 10-16 min and sometimes over 20 (CreateCluster API reference: "typically
+                # between 10 and 15 minutes"; pulumi/pulumi-eks #340 hit a 20 min timeout)
                 custom_timeouts=pulumi.CustomTimeouts(create="40m", update="80m", delete="30m"))),
         )
 

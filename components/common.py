@@ -110,7 +110,7 @@ def log_group_key_policy(account_id: pulumi.Input[str], partition: str, region: 
 
 def pod_identity_trust() -> pulumi.Output[str]:
     # EKS Pod Identity: principal pods.eks.amazonaws.com with AssumeRole and TagSession
-    # (EKS user guide, pod-id-role; ../shared/reference/addons.md section 1.4).
+    # (EKS user guide, pod-id-role: the trust policy of a Pod Identity role).
     return trust_document(statement("EksPodIdentity", ["sts:AssumeRole", "sts:TagSession"],
                                     principal={"Service": "pods.eks.amazonaws.com"}))
 

@@ -1,7 +1,8 @@
 """The EBS CSI driver (EKS add-on) with its Pod Identity role, and a default encrypted gp3 StorageClass.
 
 Comes after compute: the controller needs nodes. EKS >= 1.30 has no default StorageClass, and
-Prometheus, Grafana and Alertmanager volumes need one (reference/addons.md section 6).
+Prometheus, Grafana and Alertmanager volumes need one (EKS user guide, kubernetes-versions-standard: from
+1.30 gp2 is no longer annotated as the default class).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Wave "base" (vpc-cni, kube-proxy, eks-pod-identity-agent) comes right after the control plane and
 before any node: the cluster is created without self-managed add-ons, and nodes only turn Ready
 once the CNI is there. Wave "compute" (coredns) comes after node groups or Fargate profiles exist,
-or it sits DEGRADED until its create timeout (terraform-aws-eks #3001; reference A1).
+or it sits DEGRADED until its create timeout (terraform-aws-eks #3001, #2578).
 """
 
 from __future__ import annotations

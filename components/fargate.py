@@ -1,7 +1,8 @@
 """Fargate profiles with their pod execution role, created strictly one after another.
 
 Comes after the control plane. EKS allows only one profile in CREATING per cluster
-(ResourceInUseException; aws-cdk #6084, reference A1), so each profile depends on the previous.
+(ResourceInUseException; aws-cdk #6084, terraform-provider-aws serializes them too), so each profile
+depends on the previous.
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ runs the same edges backwards: NodePools and NodeClasses go first while the cont
 and drains and terminates their nodes; the controller, queue, roles and policies go after that.
 
 The AWS side matches the getting-started CloudFormation template of Karpenter v1.14
-(../shared/upstream/karpenter/getting-started-cloudformation.yaml); tests compare the two.
+(aws/karpenter-provider-aws v1.14.1, website/content/en/v1.14/getting-started/getting-started-with-karpenter/
+cloudformation.yaml, locked in upstream.lock.json); tests compare the two.
 """
 
 from __future__ import annotations
