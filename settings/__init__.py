@@ -24,7 +24,6 @@ from settings.aws import (
     NodeGroupSettings,
 )
 from settings.base import (
-    DNS_LABEL,
     PROJECT,
     TIERS,
     ConfigError,
@@ -36,6 +35,7 @@ from settings.base import (
     tiered,
 )
 from settings.karpenter import FARGATE_PROFILE, KarpenterSettings
+from settings.types import between, dns_label
 
 __all__ = ["PROJECT", "ConfigError", "KindSettings", "Settings", "load_settings", "parse_settings"]
 
@@ -50,40 +50,20 @@ AWS_CLUSTER_KEYS = ("network", "cluster", "nodeGroups", "fargateProfiles", "auto
 class KindSettings(Model):
     """The local kind cluster (target kind). Changing name, version, workers or ports replaces it."""
 
-    name: str | None = None
-    """kind cluster name; defaults to eks-platform-<stack>. The kubectl context is kind-<name>."""
+    name: dns_label(50) | None = None
+    """kind cluster name (a DNS label, it names docker containers); defaults to eks-platform-<stack>.
+    The kubectl context is kind-<name>."""
     version: str = versions.DEFAULT_KUBERNETES_VERSION
     """Kubernetes minor of the nodes, one of versions.KIND_NODE_IMAGES (the EKS stacks' minors)."""
-    workers: int = 2
+    workers: between(0, 5) = 2
     """Number of kind worker nodes (0 to 5) besides the control-plane node."""
-    http_port: int = 80
+    http_port: between(1, 65535) = 80
     """Host port on 127.0.0.1 that reaches the ingress gateway's HTTP NodePort."""
-    https_port: int = 443
+    https_port: between(1, 65535) = 443
     """Host port on 127.0.0.1 that reaches the ingress gateway's HTTPS NodePort."""
     allow_privileged_ports: bool = True
     """Allow host ports below 1024 (80, 443). Rootless Docker or Podman cannot bind them: set false
     there and pick ports like 8080 and 8443, and the program refuses privileged ones."""
-
-    @field_validator("workers")
-    @classmethod
-    def _workers(cls, v: int) -> int:
-        if not 0 <= v <= 5:
-            raise ValueError("must be an integer from 0 to 5")
-        return v
-
-    @field_validator("http_port", "https_port")
-    @classmethod
-    def _port(cls, v: int) -> int:
-        if not 1 <= v <= 65535:
-            raise ValueError("must be a TCP port from 1 to 65535")
-        return v
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str | None) -> str | None:
-        if v is not None and (not DNS_LABEL.match(v) or len(v) > 50):
-            raise ValueError("must be a lowercase DNS label of at most 50 characters (it names docker containers)")
-        return v
 
     @field_validator("version")
     @classmethod

@@ -5,49 +5,14 @@ Pure models: validated when built, no Pulumi calls. Tier defaults sit next to th
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
 from pydantic import field_validator, model_validator
 
-from settings.base import DURATION, Model, invalid, tiered
+from settings.base import Model, invalid, tiered
+from settings.types import CpuQuantity, Memory, between, duration
 
 Expander = Literal["least-waste", "random", "most-pods"]
-CPU = re.compile(r"^([1-9]\d*m|\d+(\.\d+)?)$")
-MEMORY = re.compile(r"^[1-9]\d*(Mi|Gi)$")
-_SECONDS = {"h": 3600, "m": 60, "s": 1}
-
-
-def duration_seconds(value: str) -> int:
-    """``1h30m`` -> 5400. ``value`` must match ``settings.base.DURATION``."""
-    return sum(int(n) * _SECONDS[unit] for n, unit in re.findall(r"(\d+)(h|m|s)", value))
-
-
-def mebibytes(value: str) -> int:
-    """``1Gi`` -> 1024, ``300Mi`` -> 300. ``value`` must match ``MEMORY``."""
-    return int(value[:-2]) * (1024 if value.endswith("Gi") else 1)
-
-
-def _check_duration(value: str, low: int, high: int, what: str) -> str:
-    if not DURATION.match(value):
-        raise ValueError("must be a duration like 30s, 10m or 1h30m")
-    if not low <= duration_seconds(value) <= high:
-        raise ValueError(f"must be {what}")
-    return value
-
-
-def _check_cpu(value: str) -> str:
-    if not CPU.match(value) or value in ("0", "0m"):
-        raise ValueError("must be a CPU quantity like 100m or 0.5")
-    return value
-
-
-def _check_memory(value: str) -> str:
-    if not MEMORY.match(value):
-        raise ValueError("must be a memory quantity in Mi or Gi, like 300Mi or 1Gi")
-    if mebibytes(value) < 64:
-        raise ValueError("must be at least 64Mi")
-    return value
 
 
 class ClusterAutoscalerSettings(Model):
@@ -56,7 +21,7 @@ class ClusterAutoscalerSettings(Model):
     Flags: cluster-autoscaler/FAQ.md "What are the parameters to CA?"; chart values ``extraArgs``.
     """
 
-    replicas: int = tiered(dev=1, staging=1, prod=2)
+    replicas: between(1, 3) = tiered(dev=1, staging=1, prod=2)
     """Pods (1 to 3). One leader scales; the others only stand by for a faster failover."""
     expander: Expander = "least-waste"
     """How to pick the group to grow: least-waste, random or most-pods."""
@@ -70,42 +35,20 @@ class ClusterAutoscalerSettings(Model):
     volumes, and emptyDir (metrics-server's /tmp, for one) is scratch space."""
     scale_down_enabled: bool = True
     """Remove nodes that stay underused; false only grows groups."""
-    scale_down_unneeded_time: str = tiered(dev="5m", staging="10m", prod="10m")
+    scale_down_unneeded_time: duration("1m", "24h") = tiered(dev="5m", staging="10m", prod="10m")
     """How long a node must be underused before it is removed (1m to 24h)."""
-    scale_down_delay_after_add: str = "10m"
+    scale_down_delay_after_add: duration("0s", "24h") = "10m"
     """How long after a scale-up before scale-down is considered again (0s to 24h)."""
     scale_down_utilization_threshold: float = 0.5
     """Requested share of a node's CPU and memory below which it counts as underused (above 0, below 1)."""
-    max_node_provision_time: str = "15m"
+    # an EC2 node needs a few minutes to boot and join; below 5m groups are declared failed falsely
+    max_node_provision_time: duration("5m", "1h") = "15m"
     """How long a new node may take to register before the group is considered failed (5m to 1h)."""
-    cpu: str = "100m"
+    cpu: CpuQuantity = "100m"
     """CPU request of each pod (no CPU limit, so it is never throttled)."""
-    memory: str = tiered(dev="300Mi", staging="300Mi", prod="600Mi")
+    memory: Memory = tiered(dev="300Mi", staging="300Mi", prod="600Mi")
     """Memory request and limit of each pod; it holds every pod and node in memory, so it grows with
     the cluster (EKS best practices, Cluster Autoscaler: "vertically autoscale")."""
-
-    @field_validator("replicas")
-    @classmethod
-    def _replicas(cls, v: int) -> int:
-        if not 1 <= v <= 3:
-            raise ValueError("must be an integer from 1 to 3 (one leader scales, the rest stand by)")
-        return v
-
-    @field_validator("scale_down_unneeded_time")
-    @classmethod
-    def _unneeded(cls, v: str) -> str:
-        return _check_duration(v, 60, 86400, "from 1m to 24h")
-
-    @field_validator("scale_down_delay_after_add")
-    @classmethod
-    def _delay(cls, v: str) -> str:
-        return _check_duration(v, 0, 86400, "at most 24h")
-
-    @field_validator("max_node_provision_time")
-    @classmethod
-    def _provision(cls, v: str) -> str:
-        # an EC2 node needs a few minutes to boot and join; below 5m groups are declared failed falsely
-        return _check_duration(v, 300, 3600, "from 5m to 1h")
 
     @field_validator("scale_down_utilization_threshold")
     @classmethod
@@ -114,45 +57,18 @@ class ClusterAutoscalerSettings(Model):
             raise ValueError("must be a fraction above 0 and below 1, like 0.5")
         return v
 
-    @field_validator("cpu")
-    @classmethod
-    def _cpu(cls, v: str) -> str:
-        return _check_cpu(v)
-
-    @field_validator("memory")
-    @classmethod
-    def _memory(cls, v: str) -> str:
-        return _check_memory(v)
-
 
 class MetricsServerSettings(Model):
     """metrics-server: the resource metrics API behind kubectl top, HPA and VPA."""
 
-    replicas: int = tiered(dev=1, staging=1, prod=2)
+    replicas: between(1, 5) = tiered(dev=1, staging=1, prod=2)
     """Pods (1 to 5), each on its own node; two or more for a highly available metrics API."""
     min_available: int | None = tiered(dev=None, staging=None, prod=1)
     """PodDisruptionBudget minAvailable (below replicas); null for no PodDisruptionBudget."""
-    cpu: str = "100m"
+    cpu: CpuQuantity = "100m"
     """CPU request of each pod (the chart's default)."""
-    memory: str = "200Mi"
+    memory: Memory = "200Mi"
     """Memory request and limit of each pod (the chart's default request)."""
-
-    @field_validator("replicas")
-    @classmethod
-    def _replicas(cls, v: int) -> int:
-        if not 1 <= v <= 5:
-            raise ValueError("must be an integer from 1 to 5")
-        return v
-
-    @field_validator("cpu")
-    @classmethod
-    def _cpu(cls, v: str) -> str:
-        return _check_cpu(v)
-
-    @field_validator("memory")
-    @classmethod
-    def _memory(cls, v: str) -> str:
-        return _check_memory(v)
 
     @model_validator(mode="after")
     def _budget(self) -> MetricsServerSettings:

@@ -12,7 +12,17 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 import versions
-from settings.base import DNS_LABEL, LABEL_KEY, Model, invalid, tiered
+from settings.base import Model, invalid, tiered
+from settings.types import (
+    Cidr,
+    LabelKey,
+    Labels,
+    PrincipalArn,
+    RetentionDays,
+    TaintValue,
+    between,
+    dns_label,
+)
 
 NatStrategy = Literal["none", "single", "per-az"]
 CapacityType = Literal["ON_DEMAND", "SPOT"]
@@ -28,13 +38,9 @@ TaintEffect = Literal["NO_SCHEDULE", "NO_EXECUTE", "PREFER_NO_SCHEDULE"]
 INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*\.[a-z0-9]+$")
 # Graviton families carry a "g" right after the generation digit: m7g, c7gn, r8gd, t4g, hpc7g.
 GRAVITON_FAMILY = re.compile(r"^[a-z]+\d+g")
-PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
 VPC_ID = re.compile(r"^vpc-[0-9a-f]{8,17}$")
 SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}$")
 CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")
-# Retention values CloudWatch Logs accepts (PutRetentionPolicy).
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
-                      2557, 2922, 3288, 3653)
 REQUIRED_LOG_TYPES = ("api", "audit", "authenticator")
 
 
@@ -88,23 +94,16 @@ class ExistingNetwork(Model):
 class FlowLogSettings(Model):
     enabled: bool = True
     """Send VPC flow logs to CloudWatch Logs."""
-    retention_days: int = tiered(dev=14, staging=30, prod=365)
+    retention_days: RetentionDays = tiered(dev=14, staging=30, prod=365)
     """Retention of the flow log group, in days (a CloudWatch Logs retention value)."""
     traffic_type: Literal["ALL", "ACCEPT", "REJECT"] = "ALL"
     """Which traffic to record."""
-
-    @field_validator("retention_days")
-    @classmethod
-    def _retention(cls, v: int) -> int:
-        if v not in LOG_RETENTION_DAYS:
-            raise ValueError(f"must be one of {list(LOG_RETENTION_DAYS)}")
-        return v
 
 
 class NetworkSettings(Model):
     vpc_cidr: str = tiered(dev="10.10.0.0/16", staging="10.20.0.0/16", prod="10.30.0.0/16")
     """CIDR of the new VPC, /16 to /20 in a private range; subnet sizes are derived from it."""
-    az_count: int = tiered(dev=2, staging=3, prod=3)
+    az_count: between(2, 6) = tiered(dev=2, staging=3, prod=3)
     """How many availability zones the VPC spans (2 to 6)."""
     nat_strategy: NatStrategy = tiered(dev="single", staging="single", prod="per-az")
     """Egress for private subnets: one shared NAT (single) or one NAT per AZ (per-az); 'none' is refused
@@ -125,13 +124,6 @@ class NetworkSettings(Model):
         if not net.is_private:
             raise ValueError("must be a private (RFC 1918 or 100.64.0.0/10) range")
         return str(net)
-
-    @field_validator("az_count")
-    @classmethod
-    def _az_count(cls, v: int) -> int:
-        if not 2 <= v <= 6:
-            raise ValueError("must be an integer from 2 to 6")
-        return v
 
     @field_validator("interface_endpoints")
     @classmethod
@@ -185,7 +177,7 @@ class ClusterSettings(Model):
     """Kubernetes minor version, one of versions.KUBERNETES_VERSIONS."""
     endpoint_public_access: bool = False
     """Expose the API endpoint publicly (limited to publicAccessCidrs). The private endpoint is always on."""
-    public_access_cidrs: list[str] = Field(default_factory=list)
+    public_access_cidrs: list[Cidr] = Field(default_factory=list)
     """CIDRs allowed to reach the public endpoint; required when endpointPublicAccess is true."""
     service_ipv4_cidr: str = "172.20.0.0/16"
     """Kubernetes Service CIDR: /12 to /24 inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16."""
@@ -195,22 +187,22 @@ class ClusterSettings(Model):
         prod=["api", "audit", "authenticator", "controllerManager", "scheduler"],
     )
     """Control-plane log types sent to CloudWatch; api, audit and authenticator are mandatory."""
-    log_retention_days: int = tiered(dev=30, staging=90, prod=365)
+    log_retention_days: RetentionDays = tiered(dev=30, staging=90, prod=365)
     """Retention of /aws/eks/<cluster>/cluster, in days (a CloudWatch Logs retention value)."""
-    admin_principal_arns: list[str] = Field(default_factory=list)
+    admin_principal_arns: list[PrincipalArn] = Field(default_factory=list)
     """IAM roles or users given cluster-admin through EKS access entries."""
-    viewer_principal_arns: list[str] = Field(default_factory=list)
+    viewer_principal_arns: list[PrincipalArn] = Field(default_factory=list)
     """IAM roles or users given read-only access (AmazonEKSViewPolicy) through access entries."""
     cluster_creator_admin: bool = True
     """Make the identity running `pulumi up` a cluster admin (it needs that to install the add-ons).
     Changing it after creation replaces the cluster."""
     deletion_protection: bool = tiered(dev=False, staging=False, prod=True)
     """EKS deletion protection: the cluster cannot be deleted until this is turned off."""
-    kms_key_deletion_window_days: int = tiered(dev=7, staging=30, prod=30)
+    kms_key_deletion_window_days: between(7, 30) = tiered(dev=7, staging=30, prod=30)
     """Waiting period before the secrets-encryption KMS key is deleted (7 to 30)."""
     irsa: bool = False
     """Also create the IAM OIDC provider so IRSA works (Pod Identity is the default and needs none)."""
-    api_access_cidrs: list[str] = Field(default_factory=list)
+    api_access_cidrs: list[Cidr] = Field(default_factory=list)
     """Networks allowed to reach the private API endpoint on 443 (where pulumi up and kubectl run:
     a runner, VPN or bastion); empty means the VPC CIDR. 0.0.0.0/0 is refused."""
 
@@ -218,11 +210,7 @@ class ClusterSettings(Model):
     @classmethod
     def _api_cidrs(cls, v: list[str]) -> list[str]:
         for cidr in v:
-            try:
-                net = ipaddress.IPv4Network(cidr, strict=True)
-            except ValueError as exc:
-                raise ValueError(f"{cidr!r} is not an IPv4 CIDR like 10.0.0.0/16 ({exc})") from None
-            if net.prefixlen == 0:
+            if ipaddress.IPv4Network(cidr).prefixlen == 0:
                 raise ValueError("0.0.0.0/0 would open the private endpoint to every network that routes to it; "
                                  "list the VPN, runner or peered networks")
         if len(set(v)) != len(v):
@@ -243,18 +231,6 @@ class ClusterSettings(Model):
             raise ValueError(f"must be one of {list(versions.KUBERNETES_VERSIONS)} (EKS standard support)")
         return v
 
-    @field_validator("public_access_cidrs")
-    @classmethod
-    def _public_cidrs(cls, v: list[str]) -> list[str]:
-        for cidr in v:
-            if "/" not in cidr:
-                raise ValueError(f"{cidr!r} needs a prefix length, like {cidr}/32")
-            try:
-                ipaddress.IPv4Network(cidr, strict=True)
-            except ValueError as exc:
-                raise ValueError(f"{cidr!r} is not an IPv4 CIDR ({exc})") from None
-        return v
-
     @field_validator("service_ipv4_cidr")
     @classmethod
     def _service_cidr(cls, v: str) -> str:
@@ -271,28 +247,6 @@ class ClusterSettings(Model):
         if missing:
             raise ValueError(f"must include {list(REQUIRED_LOG_TYPES)}; missing {missing}")
         return list(dict.fromkeys(v))
-
-    @field_validator("log_retention_days")
-    @classmethod
-    def _retention(cls, v: int) -> int:
-        if v not in LOG_RETENTION_DAYS:
-            raise ValueError(f"must be one of {list(LOG_RETENTION_DAYS)}")
-        return v
-
-    @field_validator("admin_principal_arns", "viewer_principal_arns")
-    @classmethod
-    def _principals(cls, v: list[str]) -> list[str]:
-        bad = [a for a in v if not PRINCIPAL_ARN.match(a)]
-        if bad:
-            raise ValueError(f"must be IAM role or user ARNs like arn:aws:iam::123456789012:role/Admin, got {bad}")
-        return v
-
-    @field_validator("kms_key_deletion_window_days")
-    @classmethod
-    def _kms_window(cls, v: int) -> int:
-        if not 7 <= v <= 30:
-            raise ValueError("must be an integer from 7 to 30")
-        return v
 
     @model_validator(mode="after")
     def _access(self) -> ClusterSettings:
@@ -311,32 +265,16 @@ class ClusterSettings(Model):
 
 
 class Taint(Model):
-    key: str
+    key: LabelKey
     """Taint key (a Kubernetes label key)."""
-    value: str = ""
-    """Taint value."""
+    value: TaintValue = ""
+    """Taint value (a Kubernetes label value: no spaces or accents, which EKS refuses at apply time)."""
     effect: TaintEffect
     """NO_SCHEDULE, NO_EXECUTE or PREFER_NO_SCHEDULE (the EKS API spelling)."""
 
-    @field_validator("key")
-    @classmethod
-    def _key(cls, v: str) -> str:
-        if not LABEL_KEY.match(v) or len(v) > 253:
-            raise ValueError("must be a valid Kubernetes label key")
-        return v
-
-
-def _check_labels(v: dict[str, str]) -> dict[str, str]:
-    for key, value in v.items():
-        if not LABEL_KEY.match(key):
-            raise ValueError(f"label key {key!r} is not a valid Kubernetes label key")
-        if len(value) > 63 or not re.match(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$", value):
-            raise ValueError(f"label value {value!r} of {key!r} is not a valid Kubernetes label value")
-    return v
-
 
 class NodeGroupSettings(Model):
-    name: str
+    name: dns_label(40)
     """Node group name (a DNS label, up to 40 characters); 'system' hosts the cluster's critical add-ons."""
     instance_types: list[str] = Field(min_length=1, max_length=20)
     """EC2 instance types, all of one architecture that matches amiType."""
@@ -350,21 +288,14 @@ class NodeGroupSettings(Model):
     """Initial number of nodes; ignored after creation so autoscalers own it."""
     max_size: int = 3
     """Maximum number of nodes (1 to 450)."""
-    disk_size_gib: int = 50
+    disk_size_gib: between(20, 16384) = 50
     """Encrypted gp3 root volume size in GiB (20 to 16384)."""
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
     """Kubernetes labels on the nodes."""
     taints: list[Taint] = Field(default_factory=list)
     """Kubernetes taints on the nodes."""
-    max_unavailable_percentage: int = 33
+    max_unavailable_percentage: between(1, 100) = 33
     """Share of nodes replaced at once during an update (1 to 100)."""
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not DNS_LABEL.match(v) or len(v) > 40:
-            raise ValueError("must be a lowercase DNS label of at most 40 characters")
-        return v
 
     @field_validator("instance_types")
     @classmethod
@@ -376,11 +307,6 @@ class NodeGroupSettings(Model):
             raise ValueError(f"mixes arm64 and x86_64 instance types: {v}")
         return v
 
-    @field_validator("labels")
-    @classmethod
-    def _labels(cls, v: dict[str, str]) -> dict[str, str]:
-        return _check_labels(v)
-
     @model_validator(mode="after")
     def _consistent(self) -> NodeGroupSettings:
         if not 0 <= self.min_size <= 450:
@@ -391,10 +317,6 @@ class NodeGroupSettings(Model):
             raise invalid("desiredSize", "must satisfy minSize <= desiredSize <= maxSize "
                           "(got {min} <= {desired} <= {max})",
                           min=self.min_size, desired=self.desired_size, max=self.max_size)
-        if not 20 <= self.disk_size_gib <= 16384:
-            raise invalid("diskSizeGib", "must be from 20 to 16384")
-        if not 1 <= self.max_unavailable_percentage <= 100:
-            raise invalid("maxUnavailablePercentage", "must be from 1 to 100")
         arch = instance_arch(self.instance_types[0])
         if arch != ami_arch(self.ami_type):
             raise invalid("amiType", "{ami} is for {ami_arch} but instanceTypes are {arch}; pick a matching "
@@ -410,7 +332,7 @@ class NodeGroupSettings(Model):
 class FargateSelector(Model):
     namespace: str
     """Namespace the profile matches (wildcards * and ? allowed)."""
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict, max_length=5)
     """Pod labels that must all match (at most 5)."""
 
     @field_validator("namespace")
@@ -420,26 +342,13 @@ class FargateSelector(Model):
             raise ValueError("must be a namespace name (wildcards * and ? allowed)")
         return v
 
-    @field_validator("labels")
-    @classmethod
-    def _labels(cls, v: dict[str, str]) -> dict[str, str]:
-        if len(v) > 5:
-            raise ValueError("a Fargate selector takes at most 5 labels")
-        return _check_labels(v)
 
 
 class FargateProfileSettings(Model):
-    name: str
+    name: dns_label(63)
     """Profile name (a DNS label)."""
     selectors: list[FargateSelector] = Field(min_length=1, max_length=5)
     """One to five namespace/label selectors."""
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not DNS_LABEL.match(v) or len(v) > 63:
-            raise ValueError("must be a lowercase DNS label")
-        return v
 
 
 SYSTEM_TAINT = {"key": "CriticalAddonsOnly", "value": "true", "effect": "NO_SCHEDULE"}

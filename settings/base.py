@@ -5,7 +5,6 @@ Nothing here reads configuration; ``settings/__init__.py`` is the only module th
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
 import pulumi
@@ -136,7 +135,3 @@ def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
-
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
-DURATION = re.compile(r"^((\d+)(h|m|s))+$")

@@ -8,14 +8,25 @@ refuse at apply time, so bad pools fail at preview with the config key named ins
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
 import versions
 from settings.aws import FargateProfileSettings, FargateSelector
-from settings.base import DNS_LABEL, LABEL_KEY, Model, invalid, tiered
+from settings.base import Model, invalid, tiered
+from settings.types import (
+    LABEL_KEY,
+    LabelKey,
+    Labels,
+    LabelValue,
+    Quantity,
+    TaintValue,
+    between,
+    dns_label,
+    duration,
+    quantity,
+)
 
 RunOn = Literal["system-nodes", "fargate"]
 CapacityType = Literal["on-demand", "spot", "reserved"]
@@ -26,21 +37,12 @@ ConsolidationPolicy = Literal["WhenEmptyOrUnderutilized", "WhenEmpty", "Balanced
 DisruptionReason = Literal["Underutilized", "Empty", "Drifted"]
 
 CAPACITY_TYPES: tuple[str, ...] = ("on-demand", "spot", "reserved")
-# Kubernetes resource quantities: 1000, 1.5, 500m, 64Gi, 1e3.
-QUANTITY = re.compile(r"^(?P<num>[+-]?(\d+(\.\d*)?|\.\d+))(?P<suffix>[KMGTPE]i|[numkMGTPE]|[eE][+-]?\d+)?$")
-_SUFFIX = {"n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1),
-           "k": Decimal("1e3"), "M": Decimal("1e6"), "G": Decimal("1e9"), "T": Decimal("1e12"),
-           "P": Decimal("1e15"), "E": Decimal("1e18"),
-           **{f"{p}i": Decimal(1024) ** (i + 1) for i, p in enumerate("KMGTPE")}}
-# Go durations as the CRDs accept them (expireAfter and consolidateAfter also take "Never").
-DURATION = re.compile(r"^(\d+(s|m|h))+$")
 # Budget durations: minutes and hours only, cron has no seconds.
 BUDGET_DURATION = re.compile(r"^((\d+(h|m))|(\d+h\d+m))(0s)?$")
 BUDGET_NODES = re.compile(r"^((100|\d{1,2})%|\d+)$")
 CRON_MACRO = re.compile(r"^@(annually|yearly|monthly|weekly|daily|midnight|hourly)$")
 CRON_FIELD = re.compile(r"^[0-9A-Za-z*?/,\-]+$")
 AMI_ALIAS = re.compile(r"^al2023@(latest|v\d{8})$")
-LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 # Label domains Karpenter and the kubelet own; a NodePool may not set labels in them.
 RESTRICTED_LABEL_DOMAINS = ("karpenter.sh", "karpenter.k8s.aws", "kubernetes.io", "k8s.io")
 # Requirement keys the typed pool fields own; a second requirement on them would contradict those.
@@ -57,47 +59,11 @@ CONTROLLER_LABEL = {"app.kubernetes.io/name": "karpenter"}
 FARGATE_PROFILE = "karpenter"
 
 
-def quantity(value: str | int | float) -> Decimal:
-    """The numeric value of a Kubernetes quantity; ValueError if it is not one."""
-    match = QUANTITY.match(str(value).strip())
-    if match is None:
-        raise ValueError(f"{value!r} is not a Kubernetes quantity (examples: 1000, 500m, 64Gi)")
-    suffix = match.group("suffix") or ""
-    try:
-        base = Decimal(match.group("num"))
-        if suffix[:1] in ("e", "E"):
-            return base * Decimal(10) ** int(suffix[1:])
-        return base * _SUFFIX[suffix]
-    except (InvalidOperation, KeyError):
-        raise ValueError(f"{value!r} is not a Kubernetes quantity (examples: 1000, 500m, 64Gi)") from None
-
-
-def _positive_quantity(value: str | int | float | None) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a Kubernetes quantity")
-    if quantity(value) <= 0:
-        raise ValueError(f"must be a positive quantity, got {value!r}")
-    return str(value)
-
-
-def _label_value(value: str, what: str) -> str:
-    if len(value) > 63 or not LABEL_VALUE.match(value):
-        raise ValueError(f"{what} {value!r} is not a valid Kubernetes label value")
-    return value
-
-
 class ResourceList(Model):
-    cpu: str
+    cpu: Quantity
     """CPU as a Kubernetes quantity (1, 500m)."""
-    memory: str
+    memory: Quantity
     """Memory as a Kubernetes quantity (1Gi, 512Mi)."""
-
-    @field_validator("cpu", "memory", mode="before")
-    @classmethod
-    def _quantity(cls, v: str | int | float) -> str | None:
-        return _positive_quantity(v)
 
 
 class ControllerResources(Model):
@@ -118,17 +84,12 @@ class ControllerResources(Model):
 class PoolLimits(Model):
     """Ceiling on what one NodePool may launch in total; Karpenter stops launching when reached."""
 
-    cpu: str | None = None
+    cpu: Quantity | None = None
     """Total vCPUs of the pool's nodes (a quantity, like 1000)."""
-    memory: str | None = None
+    memory: Quantity | None = None
     """Total memory of the pool's nodes (a quantity, like 4000Gi)."""
-    nodes: str | None = None
+    nodes: Quantity | None = None
     """Number of nodes of the pool."""
-
-    @field_validator("cpu", "memory", "nodes", mode="before")
-    @classmethod
-    def _quantity(cls, v: str | int | None) -> str | None:
-        return _positive_quantity(v)
 
     @model_validator(mode="after")
     def _some(self) -> PoolLimits:
@@ -206,17 +167,10 @@ class Budget(Model):
 class Disruption(Model):
     consolidation_policy: ConsolidationPolicy = "WhenEmptyOrUnderutilized"
     """WhenEmptyOrUnderutilized (repack and remove), Balanced (repack only when it pays off) or WhenEmpty."""
-    consolidate_after: str = "1m"
+    consolidate_after: duration(never=True) = "1m"
     """How long a node must be empty or underutilized before consolidation acts ("30s", "5m", "Never")."""
     budgets: list[Budget] | None = None
     """Disruption budgets; unset takes karpenter.defaultBudgets."""
-
-    @field_validator("consolidate_after")
-    @classmethod
-    def _after(cls, v: str) -> str:
-        if v != "Never" and not DURATION.match(v):
-            raise ValueError("must be a duration like '30s', '5m' or '1h', or 'Never'")
-        return v
 
     @field_validator("budgets")
     @classmethod
@@ -233,7 +187,7 @@ class Requirement(Model):
     """Label key, like karpenter.k8s.aws/instance-family or topology.kubernetes.io/zone."""
     operator: Operator
     """In, NotIn, Exists, DoesNotExist, Gt, Lt, Gte or Lte."""
-    values: list[str] = Field(default_factory=list)
+    values: list[LabelValue] = Field(default_factory=list)
     """Values for In and NotIn (at least one); exactly one integer for Gt, Lt, Gte and Lte; none otherwise."""
     min_values: int | None = None
     """Least number of distinct values the launch decision must keep open (In only, 1 to 50)."""
@@ -254,10 +208,7 @@ class Requirement(Model):
     def _values(cls, v: list) -> list[str]:
         if not isinstance(v, list):
             raise ValueError("must be a list of strings")
-        out = [str(x) for x in v]
-        for value in out:
-            _label_value(value, "value")
-        return out
+        return [str(x) for x in v]
 
     @model_validator(mode="after")
     def _operator_fits_values(self) -> Requirement:
@@ -285,24 +236,12 @@ class Requirement(Model):
 
 
 class PoolTaint(Model):
-    key: str
+    key: LabelKey
     """Taint key (a label key)."""
-    value: str | None = None
+    value: TaintValue | None = None
     """Taint value (a label value), optional."""
     effect: TaintEffect
     """NoSchedule, PreferNoSchedule or NoExecute (the Kubernetes spelling)."""
-
-    @field_validator("key")
-    @classmethod
-    def _key(cls, v: str) -> str:
-        if not LABEL_KEY.match(v) or len(v) > 316:
-            raise ValueError("must be a Kubernetes label key")
-        return v
-
-    @field_validator("value")
-    @classmethod
-    def _value(cls, v: str | None) -> str | None:
-        return v if v is None else _label_value(v, "taint value")
 
     def render(self) -> dict:
         out = {"key": self.key, "effect": self.effect}
@@ -314,7 +253,7 @@ class PoolTaint(Model):
 class NodePoolSettings(Model):
     """One Karpenter NodePool. The field defaults are the general-purpose pool."""
 
-    name: str
+    name: dns_label(63)
     """NodePool name (a DNS label); pods select it with the karpenter.sh/nodepool label."""
     node_class: str = "default"
     """Name of the karpenter.nodeClasses entry whose AMI, subnets and disks the nodes get."""
@@ -326,32 +265,25 @@ class NodePoolSettings(Model):
     list it here once every image is multi-arch)."""
     instance_categories: list[str] = Field(default_factory=lambda: ["c", "m", "r"])
     """EC2 instance categories (c compute, m general, r memory, ...)."""
-    min_instance_generation: int = 3
+    min_instance_generation: between(1, 20) = 3
     """Oldest instance generation allowed (3 keeps out m1/c1/m2-era types)."""
     requirements: list[Requirement] = Field(default_factory=list)
     """Further requirements (instance family, size, zone, ...)."""
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
     """Labels on the pool's nodes."""
     taints: list[PoolTaint] = Field(default_factory=list)
     """Taints on the pool's nodes: only pods that tolerate them land there (team or special pools)."""
-    weight: int | None = None
+    weight: between(1, 100) | None = None
     """Priority among pools that fit a pod (1 to 100, higher first); unset is lowest."""
-    expire_after: str = "720h"
+    expire_after: duration(never=True) = "720h"
     """Node lifetime before Karpenter replaces it ("720h", or "Never"); budgets do not hold it back."""
-    termination_grace_period: str | None = "48h"
+    termination_grace_period: duration() | None = "48h"
     """Longest a node drain may take before pods are force-deleted (Karpenter docs, disruption:
     termination grace period); null waits for PodDisruptionBudgets forever, which can hang a destroy."""
     limits: PoolLimits | None = None
     """Ceiling on the pool's total cpu/memory/nodes; unset takes karpenter.defaultLimits."""
     disruption: Disruption = Field(default_factory=Disruption)
     """Consolidation policy, delay and disruption budgets."""
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not DNS_LABEL.match(v) or len(v) > 63:
-            raise ValueError("must be a lowercase DNS label (letters, digits, '-'), at most 63 characters")
-        return v
 
     @field_validator("capacity_types")
     @classmethod
@@ -378,46 +310,15 @@ class NodePoolSettings(Model):
             raise ValueError("list one or more EC2 instance categories like c, m, r, each once")
         return v
 
-    @field_validator("min_instance_generation")
-    @classmethod
-    def _generation(cls, v: int) -> int:
-        if not 1 <= v <= 20:
-            raise ValueError("must be an instance generation from 1 to 20")
-        return v
-
     @field_validator("labels")
     @classmethod
     def _labels(cls, v: dict[str, str]) -> dict[str, str]:
-        for key, value in v.items():
-            if not LABEL_KEY.match(key):
-                raise ValueError(f"label key {key!r} is not a valid Kubernetes label key")
+        for key in v:
             domain = key.split("/")[0] if "/" in key else ""
             if any(domain == d or domain.endswith(f".{d}") for d in RESTRICTED_LABEL_DOMAINS) \
                     and not domain.startswith("node-restriction.kubernetes.io"):
                 raise ValueError(f"label {key!r} is in a domain Karpenter or Kubernetes reserves "
                                  f"({', '.join(RESTRICTED_LABEL_DOMAINS)}); pick your own prefix")
-            _label_value(value, f"label value of {key!r}")
-        return v
-
-    @field_validator("weight")
-    @classmethod
-    def _weight(cls, v: int | None) -> int | None:
-        if v is not None and not 1 <= v <= 100:
-            raise ValueError("must be from 1 to 100 (leave it out for the lowest priority)")
-        return v
-
-    @field_validator("expire_after")
-    @classmethod
-    def _expire(cls, v: str) -> str:
-        if v != "Never" and not DURATION.match(v):
-            raise ValueError("must be a duration like '720h' or 'Never'")
-        return v
-
-    @field_validator("termination_grace_period")
-    @classmethod
-    def _grace(cls, v: str | None) -> str | None:
-        if v is not None and not DURATION.match(v):
-            raise ValueError("must be a duration like '48h' or '30m'")
         return v
 
     @model_validator(mode="after")
@@ -433,20 +334,13 @@ class NodePoolSettings(Model):
 class NodeClassSettings(Model):
     """One EC2NodeClass: the AMI, subnets, security groups and disks of the nodes built from it."""
 
-    name: str
+    name: dns_label(63)
     """EC2NodeClass name (a DNS label); NodePools refer to it by nodeClass."""
     ami_alias: str = tiered(dev="al2023@latest", staging="al2023@latest", prod=versions.KARPENTER_AMI_ALIAS)
     """EKS-optimized AL2023 AMI: al2023@latest follows new releases (nodes drift and roll), al2023@vYYYYMMDD
     pins one release (prod)."""
-    volume_size_gib: int = 50
+    volume_size_gib: between(20, 16384) = 50
     """Root volume size in GiB (20 to 16384): encrypted gp3 on /dev/xvda."""
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not DNS_LABEL.match(v) or len(v) > 63:
-            raise ValueError("must be a lowercase DNS label (letters, digits, '-'), at most 63 characters")
-        return v
 
     @field_validator("ami_alias")
     @classmethod
@@ -456,12 +350,6 @@ class NodeClassSettings(Model):
                              "awslabs/amazon-eks-ami); other AMI families need other disk layouts")
         return v
 
-    @field_validator("volume_size_gib")
-    @classmethod
-    def _volume(cls, v: int) -> int:
-        if not 20 <= v <= 16384:
-            raise ValueError("must be from 20 to 16384")
-        return v
 
 
 GENERAL_PURPOSE = {"name": "general-purpose"}

@@ -23,7 +23,8 @@ def assert_config_error(stack: str, raw: dict[str, Any], key: str, valid: str | 
     with pytest.raises(ConfigError) as err:
         parse_settings(raw, stack)
     message = str(err.value)
-    assert f"{key}:" in message or f"{key} " in message or f"{key}," in message, message
+    # the key itself, or an element of it (``cluster.adminPrincipalArns[1]``)
+    assert any(f"{key}{end}" in message for end in (":", " ", ",", "[")), message
     if valid:
         assert valid in message, message
 

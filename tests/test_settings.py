@@ -117,7 +117,7 @@ BAD = [
     ("dev", {**R, "cluster": {"logRetentionDays": 42}}, "eks-platform:cluster.logRetentionDays", "one of"),
     ("dev", {**R, "cluster": {"serviceIpv4Cidr": "10.10.0.0/16"}}, "eks-platform:cluster.serviceIpv4Cidr", "overlaps"),
     ("dev", {**R, "cluster": {"serviceIpv4Cidr": "100.64.0.0/16"}}, "eks-platform:cluster.serviceIpv4Cidr", "/12 to /24"),
-    ("dev", {**R, "cluster": {"adminPrincipalArns": ["admin"]}}, "eks-platform:cluster.adminPrincipalArns", "role or user ARNs"),
+    ("dev", {**R, "cluster": {"adminPrincipalArns": ["admin"]}}, "eks-platform:cluster.adminPrincipalArns", "role or user ARN like"),
     ("dev", {**R, "cluster": {"clusterCreatorAdmin": False}}, "eks-platform:cluster.adminPrincipalArns", "at least one"),
     ("dev", {**R, "cluster": {"adminPrincipalArns": ["arn:aws:iam::123456789012:role/a"],
                               "viewerPrincipalArns": ["arn:aws:iam::123456789012:role/a"]}},

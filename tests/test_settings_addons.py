@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from settings import parse_settings
-from settings.addons import duration_seconds, mebibytes
+from settings.types import MEBIBYTE, duration_seconds, quantity
 from tests.conftest import assert_config_error, make_settings
 
 R = {"aws:region": "us-east-1"}
@@ -44,7 +44,7 @@ def test_metrics_server_settings_are_allowed_on_kind():
 
 def test_quantity_and_duration_helpers():
     assert duration_seconds("1h30m") == 5400 and duration_seconds("45s") == 45
-    assert mebibytes("1Gi") == 1024 and mebibytes("300Mi") == 300
+    assert quantity("1Gi") == 1024 * MEBIBYTE and quantity("300Mi") == 300 * MEBIBYTE
 
 
 BAD = [
@@ -63,7 +63,7 @@ BAD = [
     ("dev", {**CA, "clusterAutoscaler": {"scaleDownUtilizationThreshold": 1.5}},
      "eks-platform:clusterAutoscaler.scaleDownUtilizationThreshold", "above 0 and below 1"),
     ("dev", {**CA, "clusterAutoscaler": {"cpu": "lots"}}, "eks-platform:clusterAutoscaler.cpu", "100m"),
-    ("dev", {**CA, "clusterAutoscaler": {"memory": "300MB"}}, "eks-platform:clusterAutoscaler.memory", "Mi or Gi"),
+    ("dev", {**CA, "clusterAutoscaler": {"memory": "300MB"}}, "eks-platform:clusterAutoscaler.memory", "like 300Mi or 1Gi"),
     ("dev", {**CA, "clusterAutoscaler": {"memory": "32Mi"}}, "eks-platform:clusterAutoscaler.memory", "at least 64Mi"),
     ("dev", {**CA, "clusterAutoscaler": {"skipNodesWithSystemPods": "maybe"}},
      "eks-platform:clusterAutoscaler.skipNodesWithSystemPods", "valid boolean"),
@@ -87,7 +87,7 @@ BAD = [
      "at least 1"),
     ("dev", {**R, "metricsServer": {"replicas": 4}}, "eks-platform:metricsServer.replicas",
      "nodeGroups 'system' has maxSize 3"),
-    ("dev", {**R, "metricsServer": {"memory": "1G"}}, "eks-platform:metricsServer.memory", "Mi or Gi"),
+    ("dev", {**R, "metricsServer": {"memory": "1 GB"}}, "eks-platform:metricsServer.memory", "like 300Mi or 1Gi"),
     ("local", {"metricsServer": {"pdb": True}}, "eks-platform:metricsServer.pdb", "unknown key"),
 ]
 
