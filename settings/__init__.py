@@ -56,7 +56,7 @@ class KindSettings(Model):
     version: str = versions.DEFAULT_KUBERNETES_VERSION
     """Kubernetes minor of the nodes, one of versions.KIND_NODE_IMAGES (the EKS stacks' minors)."""
     workers: between(0, 5) = 2
-    """Number of kind worker nodes (0 to 5) besides the control-plane node."""
+    """Number of kind worker nodes (0 to 5), besides the control-plane node."""
     http_port: between(1, 65535) = 80
     """Host port on 127.0.0.1 that reaches the ingress gateway's HTTP NodePort."""
     https_port: between(1, 65535) = 443

@@ -29,7 +29,7 @@ def dns_label(max_length: int = 63) -> Any:
         return value
 
     return Annotated[str, AfterValidator(check),
-                     Field(json_schema_extra={"description": f"DNS label, at most {max_length} characters"})]
+                     Field(json_schema_extra={"x-valid": f"DNS label, at most {max_length} characters"})]
 
 
 def _label_key(value: str) -> str:
@@ -55,8 +55,8 @@ def _labels(value: dict[str, str]) -> dict[str, str]:
 
 
 DnsLabel = dns_label(63)
-LabelKey = Annotated[str, AfterValidator(_label_key), Field(json_schema_extra={"description": "label key"})]
-LabelValue = Annotated[str, AfterValidator(_label_value), Field(json_schema_extra={"description": "label value"})]
+LabelKey = Annotated[str, AfterValidator(_label_key), Field(json_schema_extra={"x-valid": "label key"})]
+LabelValue = Annotated[str, AfterValidator(_label_value), Field(json_schema_extra={"x-valid": "label value"})]
 # A taint value follows the label-value rules (core/v1 validation of Taint.value); EKS refuses others.
 TaintValue = LabelValue
 Labels = Annotated[dict[str, str], AfterValidator(_labels)]
@@ -103,7 +103,7 @@ def duration(low: str | None = None, high: str | None = None, *, never: bool = F
             raise ValueError(f"must be from {low or '0s'} to {high}" if hi is not None else f"must be at least {low}")
         return value
 
-    return Annotated[str, AfterValidator(check), Field(json_schema_extra={"description": f"duration ({example})"})]
+    return Annotated[str, AfterValidator(check), Field(json_schema_extra={"x-valid": f"duration ({example})"})]
 
 
 # --- Kubernetes quantities (apimachinery resource.Quantity) --------------------------------------------------
@@ -163,13 +163,13 @@ def memory(minimum_mib: int = 64) -> Any:
         return value
 
     return Annotated[str, BeforeValidator(_as_text), AfterValidator(check),
-                     Field(json_schema_extra={"description": f"memory quantity, at least {minimum_mib}Mi"})]
+                     Field(json_schema_extra={"x-valid": f"memory quantity, at least {minimum_mib}Mi"})]
 
 
 Quantity = Annotated[str, BeforeValidator(_as_text), AfterValidator(_positive),
-                     Field(json_schema_extra={"description": "positive Kubernetes quantity"})]
+                     Field(json_schema_extra={"x-valid": "positive Kubernetes quantity"})]
 CpuQuantity = Annotated[str, BeforeValidator(_as_text), AfterValidator(_cpu),
-                        Field(json_schema_extra={"description": "CPU quantity (100m, 0.5, 2)"})]
+                        Field(json_schema_extra={"x-valid": "CPU quantity (100m, 0.5, 2)"})]
 Memory = memory(64)
 
 # --- AWS ------------------------------------------------------------------------------------------------------------
@@ -186,7 +186,7 @@ def _retention(value: int) -> int:
 
 
 RetentionDays = Annotated[int, AfterValidator(_retention),
-                          Field(json_schema_extra={"description": "CloudWatch Logs retention in days"})]
+                          Field(json_schema_extra={"x-valid": "CloudWatch Logs retention in days"})]
 
 PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
@@ -204,8 +204,8 @@ def _role(value: str) -> str:
     return value
 
 
-PrincipalArn = Annotated[str, AfterValidator(_principal), Field(json_schema_extra={"description": "IAM role/user ARN"})]
-RoleArn = Annotated[str, AfterValidator(_role), Field(json_schema_extra={"description": "IAM role ARN"})]
+PrincipalArn = Annotated[str, AfterValidator(_principal), Field(json_schema_extra={"x-valid": "IAM role/user ARN"})]
+RoleArn = Annotated[str, AfterValidator(_role), Field(json_schema_extra={"x-valid": "IAM role ARN"})]
 
 
 def _cidr(value: str) -> str:
@@ -218,4 +218,4 @@ def _cidr(value: str) -> str:
     return value
 
 
-Cidr = Annotated[str, AfterValidator(_cidr), Field(json_schema_extra={"description": "IPv4 CIDR"})]
+Cidr = Annotated[str, AfterValidator(_cidr), Field(json_schema_extra={"x-valid": "IPv4 CIDR"})]
