@@ -2,8 +2,9 @@
 
     python -m tools.bench [--repeat 3] [--no-suite]
 
-Reports, per stack, the program's evaluation under the shared mocks (first run in this process,
-imports included, and the best warm run), the offline plan as a whole process
+Reports, per stack, the longest dependency chain (in resources), the program's evaluation under
+the shared mocks (first run in this process, imports included, and the best warm run), the offline
+plan as a whole process
 (`python -m tools.plan --stack S`), and the unit suite's wall time (`python -m pytest -q`).
 Runs are interleaved (stack by stack, round by round) because a shared 2-core machine drifts by
 ±30%; best and median are printed. Targets: suite <= 10 s, a stack's plan process <= 1.5 s.
@@ -18,6 +19,7 @@ import sys
 import time
 
 from harness import run_stack, stack_names
+from harness.graph import longest_chain
 from harness.program import PROJECT_DIR
 
 SUITE_TARGET, PLAN_TARGET = 10.0, 1.5
@@ -56,10 +58,13 @@ def main(argv: list[str] | None = None) -> int:
             plans[stack].append(_timed([sys.executable, "-m", "tools.plan", "--stack", stack]))
         if not args.no_suite:
             suite.append(_timed([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]))
-    print(f"{'stack':<10}{'resources':>10}{'eval first':>12}{'eval warm':>11}{'plan best':>11}{'plan median':>13}")
+    print(f"{'stack':<10}{'resources':>10}{'chain':>7}{'eval first':>12}{'eval warm':>11}{'plan best':>11}"
+          f"{'plan median':>13}")
     for stack in stacks:
         warm = min(evaluations[stack][1:]) if rounds > 1 else evaluations[stack][0]
-        print(f"{stack:<10}{counts[stack]:>10}{evaluations[stack][0]:>12.2f}{warm:>11.2f}"
+        # the longest dependency chain, in resources (harness/graph.py)
+        chain = int(longest_chain(run_stack(stack))[0])
+        print(f"{stack:<10}{counts[stack]:>10}{chain:>7}{evaluations[stack][0]:>12.2f}{warm:>11.2f}"
               f"{min(plans[stack]):>11.2f}{statistics.median(plans[stack]):>13.2f}")
     worst_plan = max(statistics.median(p) for p in plans.values())
     print(f"\nplan process (median of the slowest stack): {worst_plan:.2f} s (target <= {PLAN_TARGET} s)")
