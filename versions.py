@@ -69,7 +69,22 @@ CHARTS: dict[str, Chart] = {
     "cluster-autoscaler": Chart("https://kubernetes.github.io/autoscaler", "cluster-autoscaler", "9.59.0"),
     # kubernetes-sigs/metrics-server charts/metrics-server/Chart.yaml: 3.13.1, appVersion 0.8.1.
     "metrics-server": Chart("https://kubernetes-sigs.github.io/metrics-server/", "metrics-server", "3.13.1"),
+    # kubernetes-sigs/aws-load-balancer-controller helm/aws-load-balancer-controller/Chart.yaml @ v3.5.0
+    # (2026-08-03): from v3.0.0 the chart version equals the app version; published to aws/eks-charts.
+    "aws-load-balancer-controller": Chart("https://aws.github.io/eks-charts", "aws-load-balancer-controller", "3.5.0"),
+    # Istio 1.31.1 (istio/istio releases; 1.31.0 on 2026-08-31). From 1.31 the charts are published at
+    # blob.istio.io, no longer at istio-release.storage.googleapis.com (istio.io, 1.31 upgrade notes).
+    # The three move together.
+    "istio-base": Chart("https://blob.istio.io/istio-release/charts", "base", "1.31.1"),
+    "istiod": Chart("https://blob.istio.io/istio-release/charts", "istiod", "1.31.1"),
+    "istio-gateway": Chart("https://blob.istio.io/istio-release/charts", "gateway", "1.31.1"),
 }
+
+# The load balancer controller's CRDs (TargetGroupBinding, IngressClassParams, ...): Helm installs a
+# chart's crds/ but never upgrades them, so upstream documents applying them on every upgrade
+# (installation.md, "Upgrade"); the program applies this file, at the chart's tag, before the release.
+LOAD_BALANCER_CONTROLLER_CRDS = ("https://raw.githubusercontent.com/kubernetes-sigs/aws-load-balancer-controller/"
+                                 "v3.5.0/helm/aws-load-balancer-controller/crds/crds.yaml")
 
 # Cluster Autoscaler must match the Kubernetes minor it runs against (cluster-autoscaler/README.md,
 # "Releases"); the chart's own image (v1.35.0 in 9.59.0) would be wrong on 1.36. Newest

@@ -29,8 +29,21 @@ if TYPE_CHECKING:
 
 
 def config_value(settings: Settings, key: str) -> Any:
-    """The validated value of a top-level config key (``autoscaling``, ``metricsServer``)."""
-    return getattr(settings, to_snake(key))
+    """The validated value of a config key, nested keys dotted (``autoscaling``,
+    ``traffic.loadBalancerController.enabled``)."""
+    value: Any = settings
+    for part in key.split("."):
+        value = getattr(value, to_snake(part))
+    return value
+
+
+def config_given(raw: Any, key: str) -> bool:
+    """Whether the stack's raw config sets ``key`` (nested keys dotted)."""
+    for part in key.split("."):
+        if not isinstance(raw, dict) or part not in raw:
+            return False
+        raw = raw[part]
+    return True
 
 
 class AddOn:

@@ -7,16 +7,18 @@ add-on on kind, two conflicting add-ons.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pulumi
 
-from components.addon import AddOn, config_value
+from components.addon import AddOn, config_given, config_value
 from components.cluster_autoscaler import ClusterAutoscalerAddOn
 from components.ebs_csi import EbsCsiAddOn
 from components.eks_addons import CoreDnsAddOn
+from components.istio import IstioAddOn
 from components.karpenter import KarpenterAddOn
+from components.lb_controller import LoadBalancerControllerAddOn
 from components.metrics_server import MetricsServerAddOn
 
 if TYPE_CHECKING:
@@ -29,6 +31,8 @@ REGISTRY: tuple[type[AddOn], ...] = (
     KarpenterAddOn,
     ClusterAutoscalerAddOn,
     MetricsServerAddOn,
+    LoadBalancerControllerAddOn,
+    IstioAddOn,
 )
 
 
@@ -60,20 +64,20 @@ def ordered(registry: Sequence[type[AddOn]] = REGISTRY) -> list[type[AddOn]]:
     return done
 
 
-def config_errors(settings: Settings, given: Iterable[str], project: str,
+def config_errors(settings: Settings, raw: Mapping[str, Any], project: str,
                   registry: Sequence[type[AddOn]] = REGISTRY) -> list[str]:
-    """Problems of ``settings`` the registry can see; ``given`` are the config keys the stack sets."""
-    given = set(given)
+    """Problems of ``settings`` the registry can see; ``raw`` is the stack's config as given."""
     errors: list[str] = []
     enabled = [a for a in registry if a.enabled(settings)]
     for addon in registry:
         for key in addon.config_keys:
-            if key not in given:
+            if not config_given(raw, key):
                 continue
             if addon.aws_only and not settings.is_aws:
                 errors.append(f"{project}:{key} only apply to the aws target ({addon.__name__.removesuffix('AddOn')} "
                               f"is AWS-only), but {project}:target is '{settings.target}'; remove it")
-            elif addon not in enabled:
+            elif addon not in enabled and not (addon.enabled_by and addon.enabled_by[0].startswith(f"{key}.")):
+                # (a section that holds its own switch may say enabled: false)
                 errors.append(f"{project}:{key}: {_only_when(addon, settings, project)}; remove {project}:{key}"
                               + (f" or set {project}:{addon.enabled_by[0]} to '{addon.enabled_by[1]}'"
                                  if addon.enabled_by else ""))

@@ -35,6 +35,7 @@ from settings.base import (
     tiered,
 )
 from settings.karpenter import FARGATE_PROFILE, KarpenterSettings
+from settings.traffic import TrafficSettings
 from settings.types import between, dns_label
 
 __all__ = ["PROJECT", "ConfigError", "KindSettings", "Settings", "load_settings", "parse_settings"]
@@ -120,6 +121,8 @@ class Settings(Model):
     """Cluster Autoscaler tuning; only with autoscaling: cluster-autoscaler (aws only)."""
     metrics_server: MetricsServerSettings = Field(default_factory=MetricsServerSettings)
     """metrics-server replicas, disruption budget and resources."""
+    traffic: TrafficSettings = Field(default_factory=TrafficSettings)
+    """AWS Load Balancer Controller (EKS only) and Istio."""
 
     @field_validator("region")
     @classmethod
@@ -236,10 +239,11 @@ def parse_settings(raw: dict[str, Any], stack: str) -> Settings:
         raise ConfigError(f"invalid configuration for stack '{stack}':\n  {PROJECT}:tier: must be one of "
                           f"{' | '.join(TIERS)}, i.e. 'dev', 'staging' or 'prod' (got {tier!r})")
     # Deferred import: the registry imports the components, which import settings.
+    from components.addon import config_given
     from components.registry import aws_only_keys, config_errors
 
     if target == "kind":
-        refused = [k for k in (*AWS_CLUSTER_KEYS, *aws_only_keys(), "aws:region") if k in raw]
+        refused = [k for k in (*AWS_CLUSTER_KEYS, *aws_only_keys(), "aws:region") if config_given(raw, k)]
         if refused:
             keys = ", ".join(k if ":" in k else f"{PROJECT}:{k}" for k in refused)
             raise ConfigError(

@@ -122,8 +122,9 @@ def local():
 def test_local_stack_is_the_kind_cluster_and_metrics_server_with_insecure_kubelet_tls(local):
     assert not [r for r in local if r.type.startswith("aws:")]
     components = sorted(r.type for r in local if not r.custom)
-    assert components == ["platform:kind:Cluster", "platform:observability:MetricsServer"]
-    release = local.one("kubernetes:helm.sh/v3:Release")
+    # (no load balancer controller, Karpenter, EBS or CoreDNS add-on on kind)
+    assert components == ["platform:kind:Cluster", "platform:observability:MetricsServer", "platform:traffic:Istio"]
+    release = next(r for r in local.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "metrics-server")
     assert release.inputs["values"]["args"] == ["--kubelet-insecure-tls"]
     assert release.inputs["values"]["nodeSelector"] == {} and release.inputs["values"]["tolerations"] == []
     assert local.depends_on(release, local.named("local-kind-cluster"))

@@ -143,7 +143,7 @@ def test_a_cycle_and_an_unregistered_edge_are_refused():
 
 
 def test_conflicting_addons_both_enabled_are_a_config_error():
-    errors = config_errors(make_settings(), [], "eks-platform", registry=(_A, _B, _C))
+    errors = config_errors(make_settings(), {}, "eks-platform", registry=(_A, _B, _C))
     assert any("_C and _A must not both be enabled" in e for e in errors), errors
 
 
@@ -157,7 +157,7 @@ def test_a_section_of_a_disabled_addon_names_the_key_that_enables_it():
         def enabled(cls, settings):
             return False
 
-    (error,) = config_errors(make_settings(), ["metricsServer"], "eks-platform", registry=(Off,))
+    (error,) = config_errors(make_settings(), {"metricsServer": {}}, "eks-platform", registry=(Off,))
     assert "eks-platform:metricsServer" in error and "eks-platform:autoscaling is 'cluster-autoscaler'" in error
     assert "but it is 'karpenter'" in error
 

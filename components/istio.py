@@ -1,0 +1,162 @@
+"""Istio in sidecar mode: the ``base`` chart (CRDs), ``istiod``, and an ingress gateway, on EKS and kind.
+
+Comes after compute and, on EKS, after the AWS Load Balancer Controller: the gateway's LoadBalancer
+Service must be created while the controller's mutating webhook runs (it only acts on create), and
+destroy must delete the Service (and so its NLB) while the controller is still there. Inside, each
+chart waits for the previous one: base, then istiod (its injector and validating webhooks), then
+the gateway (its pods are injected from the gateway template) and the mesh's own custom resources.
+
+Facts relied on (istio/istio manifests/charts @ the 1.31 line; values sit under
+``_internal_defaults_do_not_set`` in each values.yaml and are set at the top level):
+- istiod: ``replicaCount``, ``autoscaleEnabled``, ``resources``, ``nodeSelector``, ``tolerations``,
+  ``meshConfig.accessLogFile``, ``pdb.minAvailable`` and ``global.defaultPodDisruptionBudget.enabled``;
+  its Service exposes the monitoring port 15014 (http-monitoring) that a ServiceMonitor can scrape;
+- gateway: ``service.type``, ``service.ports`` (status-port 15021, http2 80, https 443),
+  ``service.annotations``; its pods carry prometheus.io scrape annotations for the merged metrics on
+  15020; the gateway needs istiod's injector first (charts/gateway README);
+- NLB annotations of the load balancer controller (docs/guide/service/annotations.md):
+  ``service.beta.kubernetes.io/aws-load-balancer-type: external``, ``...-nlb-target-type: ip``,
+  ``...-scheme``, and ``...-attributes: load_balancing.cross_zone.enabled=true``.
+Injection uses the ``istio-injection=enabled`` label: one revision is installed, and revision labels
+(``istio.io/rev``) only pay off for canary upgrades of the control plane, at the cost of relabelling
+every namespace; moving to them later is a label change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+import versions
+from components import helm
+from components.addon import AddOn
+from components.common import PlatformComponent, child_opts
+from components.handle import ClusterHandle
+from components.kind import HTTP_NODE_PORT, HTTPS_NODE_PORT
+from components.lb_controller import LoadBalancerControllerAddOn
+from settings.traffic import IstioSettings
+
+TYPE = "platform:traffic:Istio"
+SYSTEM_NAMESPACE, GATEWAY_NAMESPACE = "istio-system", "istio-ingress"
+GATEWAY = "istio-ingressgateway"
+SECURITY_API = "security.istio.io/v1"
+INJECTION = {"istio-injection": "enabled"}
+NLB = "service.beta.kubernetes.io/aws-load-balancer"
+CR_TIMEOUTS = pulumi.CustomTimeouts(create="5m", update="5m", delete="5m")
+
+
+@dataclass(frozen=True, kw_only=True)
+class IstioArgs:
+    cluster: ClusterHandle
+    """EKS (NLB gateway) or kind (NodePort gateway on the ports kind maps to localhost)."""
+    settings: IstioSettings
+    """Gateway scheme, istiod replicas, access logs, injected and PERMISSIVE namespaces."""
+
+
+def istiod_values(cluster: ClusterHandle, s: IstioSettings) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "replicaCount": s.istiod_replicas,
+        # a fixed count: the platform sizes it per tier (HPA off keeps replicas where they are set)
+        "autoscaleEnabled": False,
+        "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "2Gi"}},
+        "nodeSelector": dict(cluster.system_node_selector),
+        "tolerations": list(cluster.system_tolerations),
+        "meshConfig": {"accessLogFile": "/dev/stdout" if s.access_logs else ""},
+        # a budget only makes sense with a second replica to fall back on
+        "global": {"defaultPodDisruptionBudget": {"enabled": s.istiod_replicas > 1}},
+    }
+    if s.istiod_replicas > 1:
+        values["pdb"] = {"minAvailable": 1}
+    return values
+
+
+def gateway_values(cluster: ClusterHandle, s: IstioSettings) -> dict[str, Any]:
+    status = {"name": "status-port", "port": 15021, "protocol": "TCP", "targetPort": 15021}
+    if cluster.aws is None:
+        # kind: NodePorts that the kind cluster maps to 127.0.0.1 (components/kind.py)
+        service: dict[str, Any] = {"type": "NodePort", "ports": [
+            status,
+            {"name": "http2", "port": 80, "protocol": "TCP", "targetPort": 80, "nodePort": HTTP_NODE_PORT},
+            {"name": "https", "port": 443, "protocol": "TCP", "targetPort": 443, "nodePort": HTTPS_NODE_PORT}]}
+    else:
+        service = {"type": "LoadBalancer", "annotations": {
+            f"{NLB}-type": "external",
+            f"{NLB}-nlb-target-type": "ip",
+            f"{NLB}-scheme": s.gateway_scheme,
+            f"{NLB}-attributes": "load_balancing.cross_zone.enabled=true",
+        }}
+    return {
+        "name": GATEWAY,
+        "service": service,
+        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "1Gi"}},
+        "autoscaling": {"enabled": cluster.aws is not None, "minReplicas": 2 if cluster.az_count > 1 else 1,
+                        "maxReplicas": 5},
+    }
+
+
+class Istio(PlatformComponent):
+    base: k8s.helm.v3.Release
+    istiod: k8s.helm.v3.Release
+    gateway: k8s.helm.v3.Release
+    namespaces: dict[str, k8s.core.v1.Namespace]
+
+    def __init__(self, name: str, args: IstioArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(TYPE, name, opts)
+        cluster, s = args.cluster, args.settings
+        system = helm.namespace(f"{name}-system", self, cluster, SYSTEM_NAMESPACE)
+        self.base = helm.release(f"{name}-base", self, cluster, "istio-base", namespace=system.metadata.name,
+                                 release_name="istio-base", values={})
+        self.istiod = helm.release(f"{name}-istiod", self, cluster, "istiod", namespace=system.metadata.name,
+                                   values=istiod_values(cluster, s),
+                                   # its CRDs come with base
+                                   opts=pulumi.ResourceOptions(depends_on=[self.base]))
+        ingress = helm.namespace(f"{name}-ingress", self, cluster, GATEWAY_NAMESPACE)
+        self.gateway = helm.release(f"{name}-gateway", self, cluster, "istio-gateway",
+                                    namespace=ingress.metadata.name, release_name=GATEWAY,
+                                    values=gateway_values(cluster, s),
+                                    # its pods are injected by istiod's webhook, from the gateway template
+                                    opts=pulumi.ResourceOptions(depends_on=[self.istiod]))
+        after_istiod = pulumi.ResourceOptions(depends_on=[self.istiod], custom_timeouts=CR_TIMEOUTS)
+        # mutual TLS everywhere in the mesh; namespaces listed as permissive accept plain text too
+        k8s.apiextensions.CustomResource(
+            f"{name}-mtls", api_version=SECURITY_API, kind="PeerAuthentication",
+            metadata={"name": "default", "namespace": SYSTEM_NAMESPACE}, spec={"mtls": {"mode": "STRICT"}},
+            opts=child_opts(self, cluster.k8s_opts(after_istiod)))
+        self.namespaces = {}
+        for namespace in s.injected_namespaces:
+            self.namespaces[namespace] = helm.namespace(f"{name}-ns-{namespace}", self, cluster, namespace,
+                                                        labels=INJECTION)
+        for namespace in s.permissive_namespaces:
+            k8s.apiextensions.CustomResource(
+                f"{name}-permissive-{namespace}", api_version=SECURITY_API, kind="PeerAuthentication",
+                metadata={"name": "default", "namespace": self.namespaces[namespace].metadata.name},
+                spec={"mtls": {"mode": "PERMISSIVE"}}, opts=child_opts(self, cluster.k8s_opts(after_istiod)))
+        self.register_outputs({
+            "chart_version": versions.CHARTS["istiod"].version,
+            "gateway_exposure": exposure(cluster, s),
+            "injected_namespaces": list(s.injected_namespaces),
+        })
+
+
+def exposure(cluster: ClusterHandle, s: IstioSettings) -> str:
+    if cluster.aws is None:
+        return f"NodePort {HTTP_NODE_PORT}/{HTTPS_NODE_PORT} (kind maps them to 127.0.0.1)"
+    return f"NLB {s.gateway_scheme}, target type ip, cross-zone"
+
+
+class IstioAddOn(AddOn):
+    """The service mesh and the ingress gateway, on EKS and kind."""
+
+    key = "istio"
+    # the gateway's LoadBalancer Service needs the controller on create and on delete
+    after = (LoadBalancerControllerAddOn,)
+    config_keys = ("traffic.istio",)
+    enabled_by = ("traffic.istio.enabled", True)
+
+    @classmethod
+    def build(cls, name, cluster, settings):
+        return Istio(name, IstioArgs(cluster=cluster, settings=settings.traffic.istio))
+
