@@ -161,6 +161,12 @@ class Settings(Model):
                               "networks' CIDRs or keep the endpoint private")
             if self.autoscaling == "karpenter":
                 self._check_karpenter()
+            traffic = self.traffic
+            if traffic.istio.enabled and not traffic.load_balancer_controller.enabled:
+                # the gateway's Service asks for an NLB that only the controller provisions
+                raise invalid("traffic.loadBalancerController.enabled", "is false, but Istio's ingress gateway on EKS "
+                              "is an NLB made by the load balancer controller; enable it, or set "
+                              "traffic.istio.enabled: false")
             self._check_addons_fit_node_groups()
         return self
 

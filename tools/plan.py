@@ -53,12 +53,22 @@ def elastic_ips(s: Settings) -> int:
     return {"none": 0, "single": 1, "per-az": s.network.az_count}[s.network.nat_strategy]
 
 
+def gateway_exposure(s: Settings) -> str:
+    istio = s.traffic.istio
+    if not istio.enabled:
+        return "none (traffic.istio.enabled is false)"
+    if not s.is_aws:
+        return f"Istio gateway, NodePort, reached on http://127.0.0.1:{s.kind.http_port}"
+    alb = ", ALB IngressClass 'alb'" if s.traffic.load_balancer_controller.enabled else ""
+    return f"Istio gateway behind an {istio.gateway_scheme} NLB{alb}"
+
+
 def key_settings(s: Settings) -> dict[str, Any]:
     """The settings a reviewer checks first."""
     if not s.is_aws:
         return {"target": s.target, "tier": s.tier, "kind cluster": f"{s.cluster_name} (Kubernetes {s.kind.version}, "
                 f"{s.kind.workers} workers, ingress on 127.0.0.1:{s.kind.http_port}/{s.kind.https_port})",
-                "kube context": f"kind-{s.cluster_name}"}
+                "kube context": f"kind-{s.cluster_name}", "ingress gateway": gateway_exposure(s)}
     net = s.network
     out: dict[str, Any] = {
         "target": s.target,
@@ -72,6 +82,7 @@ def key_settings(s: Settings) -> dict[str, Any]:
         "elastic IPs": f"{elastic_ips(s)} (NAT; the default quota is 5 per region, shared by every stack there)",
         "control-plane logs": f"{', '.join(s.cluster.log_types)} ({s.cluster.log_retention_days} d)",
         "autoscaling": s.autoscaling,
+        "ingress gateway": gateway_exposure(s),
     }
     out["node groups"] = [
         f"{g.name}: {','.join(g.instance_types)} {g.capacity_type} {g.ami_type} {g.min_size}/{g.desired_size}/"
