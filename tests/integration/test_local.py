@@ -80,6 +80,48 @@ def test_metrics_api_serves_node_metrics(stack):
     eventually(metrics)
 
 
+ECHO = """
+apiVersion: v1
+kind: Namespace
+metadata: {name: echo, labels: {istio-injection: enabled}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: echo}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+        - name: echo
+          image: registry.k8s.io/e2e-test-images/agnhost:2.53
+          args: ["netexec", "--http-port=8080"]
+          ports: [{containerPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: echo}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: 8080}]
+"""
+
+
+def test_an_echo_service_answers_through_the_gateway_on_localhost(stack):
+    import urllib.request
+
+    subprocess.run(["kubectl", "--context", CONTEXT, "apply", "-f", "-"], input=ECHO, text=True, check=True)
+    subprocess.run(["kubectl", "--context", CONTEXT, "-n", "echo", "apply", "-f",
+                    str(PROJECT_DIR / "examples" / "istio-gateway.yaml")], check=True)
+
+    def answers():
+        with urllib.request.urlopen("http://127.0.0.1:80/hostname", timeout=5) as response:  # noqa: S310
+            assert response.status == 200 and response.read()
+
+    eventually(answers)
+
+
 def test_destroy_removes_the_kind_cluster(stack):
     stack.destroy(on_output=print)
     clusters = subprocess.run(["kind", "get", "clusters"], capture_output=True, text=True, check=True).stdout
