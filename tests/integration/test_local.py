@@ -116,7 +116,7 @@ def test_an_echo_service_answers_through_the_gateway_on_localhost(stack):
                     str(PROJECT_DIR / "examples" / "istio-gateway.yaml")], check=True)
 
     def answers():
-        with urllib.request.urlopen("http://127.0.0.1:80/hostname", timeout=5) as response:  # noqa: S310
+        with urllib.request.urlopen("http://127.0.0.1:80/hostname", timeout=5) as response:
             assert response.status == 200 and response.read()
 
     eventually(answers)
