@@ -115,6 +115,13 @@ def missing_value_paths(values: Mapping[str, Any], upstream: Any, free_form: Ite
 # --- custom resources --------------------------------------------------------------------------------
 
 @functools.cache
+def _documents(rel: str) -> list[Any]:
+    """The YAML documents of a locked file, parsed once (Istio's CRD file serves four API groups)."""
+    folder, name = rel.split("/", 1)
+    return list(yaml.load_all(upstream_file(folder, name).read_text(), Loader=_FAST_LOADER))
+
+
+@functools.cache
 def _crd_schemas(group: str) -> dict[tuple[str, str], dict]:
     """(apiVersion, kind) -> openAPIV3Schema for the CRDs of one API group, from the locked CRD files
     that declare that group (so validating a NodePool does not parse Argo CD's CRDs)."""
@@ -123,9 +130,7 @@ def _crd_schemas(group: str) -> dict[tuple[str, str], dict]:
         for rel, spec in entry["files"].items():
             if group not in spec.get("groups", ()):
                 continue
-            folder, name = rel.split("/", 1)
-            text = upstream_file(folder, name).read_text()
-            for doc in yaml.load_all(text, Loader=_FAST_LOADER):
+            for doc in _documents(rel):
                 if not isinstance(doc, dict) or doc.get("kind") != "CustomResourceDefinition":
                     continue
                 crd = doc["spec"]
