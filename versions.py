@@ -78,7 +78,20 @@ CHARTS: dict[str, Chart] = {
     "istio-base": Chart("https://blob.istio.io/istio-release/charts", "base", "1.31.1"),
     "istiod": Chart("https://blob.istio.io/istio-release/charts", "istiod", "1.31.1"),
     "istio-gateway": Chart("https://blob.istio.io/istio-release/charts", "gateway", "1.31.1"),
+    # prometheus-community/helm-charts charts/kube-prometheus-stack/Chart.yaml: 88.5.3 (2026-08-22),
+    # prometheus-operator v0.93.1; Grafana comes from grafana-community/helm-charts since 2026-02.
+    "kube-prometheus-stack": Chart("https://prometheus-community.github.io/helm-charts", "kube-prometheus-stack",
+                                   "88.5.3"),
 }
+
+# The prometheus-operator CRDs, applied before the chart (which installs them with crds.enabled but
+# never upgrades them, and whose largest CRDs exceed the client-side apply annotation limit; Pulumi
+# applies server-side). kube-prometheus-stack's UPGRADE.md for 88.x applies these files at v0.93.0.
+PROMETHEUS_OPERATOR_CRDS = tuple(
+    "https://raw.githubusercontent.com/prometheus-operator/prometheus-operator/v0.93.0/example/"
+    f"prometheus-operator-crd/monitoring.coreos.com_{plural}.yaml"
+    for plural in ("alertmanagerconfigs", "alertmanagers", "podmonitors", "probes", "prometheusagents",
+                   "prometheuses", "prometheusrules", "scrapeconfigs", "servicemonitors", "thanosrulers"))
 
 # The load balancer controller's CRDs (TargetGroupBinding, IngressClassParams, ...): Helm installs a
 # chart's crds/ but never upgrades them, so upstream documents applying them on every upgrade

@@ -20,6 +20,7 @@ from components.istio import IstioAddOn
 from components.karpenter import KarpenterAddOn
 from components.lb_controller import LoadBalancerControllerAddOn
 from components.metrics_server import MetricsServerAddOn
+from components.monitoring import MonitoringAddOn
 
 if TYPE_CHECKING:
     from components.handle import ClusterHandle
@@ -33,6 +34,7 @@ REGISTRY: tuple[type[AddOn], ...] = (
     MetricsServerAddOn,
     LoadBalancerControllerAddOn,
     IstioAddOn,
+    MonitoringAddOn,
 )
 
 

@@ -61,6 +61,8 @@ class Recording:
     def __init__(self) -> None:
         self.resources: list[Recorded] = []
         self.exports: dict[str, Any] = {}
+        self.secret_exports: set[str] = set()
+        """Names of the exports Pulumi keeps as secrets."""
         self.calls: list[tuple[str, dict[str, Any]]] = []
 
     def __iter__(self) -> Iterator[Recorded]:
@@ -193,6 +195,9 @@ class PlatformMocks(pulumi.runtime.Mocks):
             create = outputs.get("create", "")
             outputs["stdout"] = _kind_kubeconfig(create.split()[-1]) if create.startswith("kind get kubeconfig") else ""
             outputs["stderr"] = ""
+        elif typ == "random:index/randomPassword:RandomPassword":
+            outputs["result"] = f"mock-password-{name}"
+            outputs["bcryptHash"] = f"$2a$10$mock-hash-{name}"
         elif typ == "kubernetes:helm.sh/v3:Release":
             outputs["status"] = {"status": "deployed", "name": outputs.get("name", name)}
         return f"{name}-id", outputs
@@ -305,7 +310,7 @@ def _fast_evaluation() -> Iterator[None]:
 
 def run(fn: Callable[[], Any], *, stack: str = "dev", config: dict[str, Any] | None = None,
         preview: bool = False, recording: Recording | None = None,
-        existing_clusters: dict[str, str] | None = None) -> Recording:
+        existing_clusters: dict[str, str] | None = None, secret_keys: list[str] | None = None) -> Recording:
     """Evaluate ``fn`` under mocks and return what it registered. ``config`` keys are full keys
     (``eks-platform:network``); values that are not strings are JSON-encoded as Pulumi would.
     Pass ``recording`` to keep what was registered even when ``fn`` raises; ``existing_clusters``
@@ -316,7 +321,7 @@ def run(fn: Callable[[], Any], *, stack: str = "dev", config: dict[str, Any] | N
     pulumi.runtime.set_mocks(mocks, project="eks-platform", stack=stack, preview=preview,
                              monitor=_RecordingMonitor(mocks, recording))
     pulumi.runtime.set_all_config(
-        {k: v if isinstance(v, str) else json.dumps(v) for k, v in (config or {}).items()}
+        {k: v if isinstance(v, str) else json.dumps(v) for k, v in (config or {}).items()}, list(secret_keys or [])
     )
     settings = pulumi_settings.SETTINGS
     settings.rpc_manager.clear()
@@ -329,5 +334,9 @@ def run(fn: Callable[[], Any], *, stack: str = "dev", config: dict[str, Any] | N
     async def _resolve() -> dict[str, Any]:
         return {k: await pulumi.Output.from_input(v).future() for k, v in outputs.items()}
 
+    async def _secrets() -> set[str]:
+        return {k for k, v in outputs.items() if await pulumi.Output.from_input(v).is_secret()}
+
     recording.exports = _plain(_sync_await(_resolve()))
+    recording.secret_exports = _sync_await(_secrets())
     return recording

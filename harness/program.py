@@ -19,6 +19,13 @@ def stack_names() -> list[str]:
     return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in STACKS_DIR.glob("Pulumi.*.yaml"))
 
 
+def secret_keys(stack: str) -> list[str]:
+    """Full keys of the stack file's config that hold a ``secure:`` value (anywhere inside)."""
+    path = STACKS_DIR / f"Pulumi.{stack}.yaml"
+    data = yaml.safe_load(path.read_text()) or {}
+    return sorted(k for k, v in (data.get("config") or {}).items() if "'secure'" in repr(v))
+
+
 def stack_config(stack: str) -> dict[str, Any]:
     """The ``config:`` map of a stack file; ``secure:`` values are stubbed (they can't be decrypted here)."""
     path = STACKS_DIR / f"Pulumi.{stack}.yaml"
@@ -39,18 +46,20 @@ def _stub_secrets(value: Any) -> Any:
 
 
 def run_stack(stack: str, overrides: dict[str, Any] | None = None, preview: bool = False,
-              recording: Recording | None = None, existing_clusters: dict[str, str] | None = None) -> Recording:
+              recording: Recording | None = None, existing_clusters: dict[str, str] | None = None,
+              secrets: tuple[str, ...] = ()) -> Recording:
     """Run ``__main__.py`` for ``stack`` under the recording mocks. ``overrides`` replace whole keys.
 
+    ``secrets`` names override keys to treat as secret config (``eks-platform:observability``).
     Evaluations are cached for the process by their inputs (tests evaluate the same stacks many
     times); the recording is shared, so callers only read it. Pass ``recording`` to get a fresh
     evaluation that keeps what was registered even when the program raises.
     """
     if recording is not None:
-        return _evaluate(stack, overrides, preview, recording, existing_clusters)
-    key = json.dumps([stack, overrides, preview, existing_clusters], sort_keys=True, default=str)
+        return _evaluate(stack, overrides, preview, recording, existing_clusters, secrets)
+    key = json.dumps([stack, overrides, preview, existing_clusters, secrets], sort_keys=True, default=str)
     if key not in _CACHE:
-        _CACHE[key] = _evaluate(stack, overrides, preview, None, existing_clusters)
+        _CACHE[key] = _evaluate(stack, overrides, preview, None, existing_clusters, secrets)
     return _CACHE[key]
 
 
@@ -58,8 +67,8 @@ _CACHE: dict[str, Recording] = {}
 
 
 def _evaluate(stack: str, overrides: dict[str, Any] | None, preview: bool, recording: Recording | None,
-              existing_clusters: dict[str, str] | None) -> Recording:
+              existing_clusters: dict[str, str] | None, secrets: tuple[str, ...]) -> Recording:
     config = {**stack_config(stack), **(overrides or {})}
     return run(lambda: runpy.run_path(str(PROJECT_DIR / "__main__.py"), run_name="__main__"),
                stack=stack, config=config, preview=preview, recording=recording,
-               existing_clusters=existing_clusters)
+               existing_clusters=existing_clusters, secret_keys=[*secret_keys(stack), *secrets])

@@ -35,6 +35,7 @@ from settings.base import (
     tiered,
 )
 from settings.karpenter import FARGATE_PROFILE, KarpenterSettings
+from settings.observability import ObservabilitySettings
 from settings.traffic import TrafficSettings
 from settings.types import between, dns_label
 
@@ -123,6 +124,8 @@ class Settings(Model):
     """metrics-server replicas, disruption budget and resources."""
     traffic: TrafficSettings = Field(default_factory=TrafficSettings)
     """AWS Load Balancer Controller (EKS only) and Istio."""
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
+    """Prometheus, Alertmanager and Grafana."""
 
     @field_validator("region")
     @classmethod
@@ -228,8 +231,9 @@ def _overlaps(a: str, b: str) -> bool:
     return ipaddress.IPv4Network(a).overlaps(ipaddress.IPv4Network(b))
 
 
-def parse_settings(raw: dict[str, Any], stack: str) -> Settings:
-    """Validate ``raw`` (config keys without the ``eks-platform:`` prefix, plus ``aws:region``).
+def parse_settings(raw: dict[str, Any], stack: str, secret_keys: frozenset[str] = frozenset()) -> Settings:
+    """Validate ``raw`` (config keys without the ``eks-platform:`` prefix, plus ``aws:region``);
+    ``secret_keys`` are the keys the stack holds as secrets (``pulumi config set --secret``).
 
     Raises ``ConfigError`` listing every bad key with what would be valid.
     """
@@ -280,6 +284,10 @@ def parse_settings(raw: dict[str, Any], stack: str) -> Settings:
     # sections of disabled add-ons (pools that would never be created must not look configured),
     # and add-ons that must never run together (Karpenter and Cluster Autoscaler)
     errors = config_errors(settings, raw, PROJECT)
+    if settings.observability.alerts.slack_webhook_url and "observability" not in secret_keys:
+        # a webhook URL is a credential: it must never sit in clear in a stack file
+        errors.append(f"{PROJECT}:observability.alerts.slackWebhookUrl: must be a secret config value; set it with "
+                      f"pulumi config set --secret --path {PROJECT}:observability.alerts.slackWebhookUrl <url>")
     if errors:
         raise ConfigError(f"invalid configuration for stack '{stack}' (stacks/Pulumi.{stack}.yaml):\n"
                           + "\n".join(f"  {e}" for e in errors))
@@ -289,8 +297,11 @@ def parse_settings(raw: dict[str, Any], stack: str) -> Settings:
 def load_settings() -> Settings:
     """Read this stack's configuration from Pulumi and validate it."""
     import pulumi
+    from pulumi.runtime import config as runtime_config
 
-    return parse_settings(_raw_config(), pulumi.get_stack())
+    raw = _raw_config()
+    secret = frozenset(k for k in raw if runtime_config.is_config_secret(f"{PROJECT}:{k}"))
+    return parse_settings(raw, pulumi.get_stack(), secret)
 
 
 def _raw_config() -> dict[str, Any]:

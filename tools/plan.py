@@ -53,6 +53,14 @@ def elastic_ips(s: Settings) -> int:
     return {"none": 0, "single": 1, "per-az": s.network.az_count}[s.network.nat_strategy]
 
 
+def monitoring(s: Settings) -> str:
+    m, alerts = s.observability.metrics, s.observability.alerts
+    if not m.enabled:
+        return "none (observability.metrics.enabled is false)"
+    return (f"kube-prometheus-stack: Prometheus x{m.replicas}, {m.retention}, {m.storage_gib}Gi; alerts to "
+            f"{alerts.receiver}; Grafana by port-forward (admin password: the grafanaAdminPassword secret output)")
+
+
 def gateway_exposure(s: Settings) -> str:
     istio = s.traffic.istio
     if not istio.enabled:
@@ -68,7 +76,8 @@ def key_settings(s: Settings) -> dict[str, Any]:
     if not s.is_aws:
         return {"target": s.target, "tier": s.tier, "kind cluster": f"{s.cluster_name} (Kubernetes {s.kind.version}, "
                 f"{s.kind.workers} workers, ingress on 127.0.0.1:{s.kind.http_port}/{s.kind.https_port})",
-                "kube context": f"kind-{s.cluster_name}", "ingress gateway": gateway_exposure(s)}
+                "kube context": f"kind-{s.cluster_name}", "ingress gateway": gateway_exposure(s),
+                "monitoring": monitoring(s)}
     net = s.network
     out: dict[str, Any] = {
         "target": s.target,
@@ -83,6 +92,7 @@ def key_settings(s: Settings) -> dict[str, Any]:
         "control-plane logs": f"{', '.join(s.cluster.log_types)} ({s.cluster.log_retention_days} d)",
         "autoscaling": s.autoscaling,
         "ingress gateway": gateway_exposure(s),
+        "monitoring": monitoring(s),
     }
     out["node groups"] = [
         f"{g.name}: {','.join(g.instance_types)} {g.capacity_type} {g.ami_type} {g.min_size}/{g.desired_size}/"

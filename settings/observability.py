@@ -1,0 +1,69 @@
+"""Settings of observability: Prometheus, Alertmanager and Grafana (kube-prometheus-stack), on EKS and kind.
+
+Pure models: validated when built, no Pulumi calls. Tier defaults sit next to their fields.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, model_validator
+
+from settings.base import Model, invalid, tiered
+from settings.types import between
+
+# Prometheus durations (model.ParseDuration): units y, w, d, h, m, s, ms, largest first, like 15d or 1d12h.
+PROM_DURATION = re.compile(r"^(\d+y)?(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?(\d+ms)?$")
+
+
+def _retention(value: str) -> str:
+    if not value or not PROM_DURATION.match(value) or value.strip("0123456789") == "":
+        raise ValueError("must be a Prometheus duration like 15d, 4w or 1d12h")
+    return value
+
+
+Receiver = Literal["none", "slack"]
+
+
+class MetricsSettings(Model):
+    """Prometheus and its operator (kube-prometheus-stack)."""
+
+    enabled: bool = True
+    """Install the monitoring stack (Prometheus, Alertmanager, Grafana)."""
+    retention: Annotated[str, AfterValidator(_retention)] = tiered(dev="7d", staging="15d", prod="30d")
+    """How long Prometheus keeps samples (a Prometheus duration: 15d, 4w)."""
+    storage_gib: between(10, 16384) = tiered(dev=20, staging=50, prod=100)
+    """Size of each Prometheus replica's volume in GiB (gp3 on EKS, kind's standard class locally)."""
+    replicas: between(1, 3) = tiered(dev=1, staging=1, prod=2)
+    """Prometheus replicas; with two or more they are kept in different zones."""
+
+
+class AlertSettings(Model):
+    """Where Alertmanager sends alerts."""
+
+    receiver: Receiver = "none"
+    """none (alerts are visible in Alertmanager only) or slack."""
+    slack_webhook_url: str | None = None
+    """Slack incoming-webhook URL: a secret config value only (pulumi config set --secret), never in clear."""
+    slack_channel: str | None = None
+    """Channel to post to (the webhook's default channel when unset)."""
+
+    @model_validator(mode="after")
+    def _receiver(self) -> AlertSettings:
+        if self.receiver == "slack" and not self.slack_webhook_url:
+            raise invalid("slackWebhookUrl", "receiver is slack: set the webhook URL as a secret, with pulumi "
+                          "config set --secret --path eks-platform:observability.alerts.slackWebhookUrl <url>")
+        if self.receiver != "slack" and self.slack_webhook_url:
+            raise invalid("slackWebhookUrl", "is set but receiver is {receiver}; set receiver: slack or remove it",
+                          receiver=self.receiver)
+        if self.slack_webhook_url and not self.slack_webhook_url.startswith("https://hooks.slack.com/"):
+            raise invalid("slackWebhookUrl", "must be a Slack incoming-webhook URL (https://hooks.slack.com/...)")
+        return self
+
+
+class ObservabilitySettings(Model):
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    """Prometheus, Alertmanager and Grafana."""
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    """Alertmanager's receiver."""

@@ -1,0 +1,148 @@
+"""platform:observability:Monitoring: CRDs before the chart, values checked against upstream, tier
+sizing, control-plane scrapers off, Grafana's generated password and the Slack webhook kept out of
+every value and output in clear, ordering, kind, bad config."""
+
+from __future__ import annotations
+
+import pytest
+
+import versions
+from components.monitoring import GRAFANA_SECRET, SLACK_SECRET, TYPE
+from harness import run_stack
+from harness.upstream import load_yaml, missing_value_paths
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+SLACK_URL = "https://hooks.slack.com/services/T000/B000/XXXXSECRETXXXX"
+SLACK = {"eks-platform:observability": {"alerts": {"receiver": "slack", "slackWebhookUrl": SLACK_URL,
+                                                   "slackChannel": "#alerts"}}}
+
+
+def release(rec):
+    return next(r for r in rec.of_type(RELEASE) if r.inputs["chart"] == "kube-prometheus-stack")
+
+
+@pytest.fixture(scope="module")
+def prod():
+    return run_stack("prod")
+
+
+@pytest.fixture(scope="module")
+def slack():
+    return run_stack("dev", overrides=SLACK, secrets=("eks-platform:observability",))
+
+
+def test_crds_are_their_own_step_before_the_chart(prod):
+    crds = prod.one("kubernetes:yaml/v2:ConfigGroup")
+    chart = release(prod)
+    assert crds.inputs["files"] == list(versions.PROMETHEUS_OPERATOR_CRDS) and len(crds.inputs["files"]) == 10
+    assert crds.urn in chart.dependencies
+    assert chart.inputs["values"]["crds"] == {"enabled": False} and chart.inputs["skipCrds"] is True
+    assert chart.inputs["version"] == "88.5.3"
+
+
+def test_values_exist_upstream_and_select_monitors_of_every_release(prod):
+    values = release(prod).inputs["values"]
+    # alertmanager.config is Alertmanager's own configuration, passed through
+    assert missing_value_paths(values, load_yaml("kube-prometheus-stack", "values.yaml"),
+                               free_form=("alertmanager.config",)) == []
+    spec = values["prometheus"]["prometheusSpec"]
+    for kind in ("serviceMonitor", "podMonitor", "rule"):
+        assert spec[f"{kind}SelectorNilUsesHelmValues"] is False
+    for scraper in ("kubeControllerManager", "kubeScheduler", "kubeEtcd", "kubeProxy"):
+        assert values[scraper] == {"enabled": False}
+
+
+@pytest.mark.parametrize(("stack", "retention", "size", "replicas"), [("dev", "7d", "20Gi", 1), ("prod", "30d", "100Gi", 2)])
+def test_retention_volume_and_replicas_follow_the_tier(stack, retention, size, replicas):
+    spec = release(run_stack(stack)).inputs["values"]["prometheus"]["prometheusSpec"]
+    assert (spec["retention"], spec["replicas"]) == (retention, replicas)
+    claim = spec["storageSpec"]["volumeClaimTemplate"]["spec"]
+    assert claim["storageClassName"] == "gp3" and claim["resources"]["requests"]["storage"] == size
+    assert (spec.get("podAntiAffinity"), spec.get("podAntiAffinityTopologyKey")) == (
+        ("hard", "topology.kubernetes.io/zone") if replicas > 1 else (None, None))
+
+
+def test_grafana_uses_a_generated_password_from_a_secret(prod):
+    values = release(prod).inputs["values"]
+    assert values["grafana"]["admin"] == {"existingSecret": GRAFANA_SECRET, "userKey": "admin-user",
+                                          "passwordKey": "admin-password"}
+    generated = prod.one("random:index/randomPassword:RandomPassword")
+    assert generated.inputs["length"] == 32
+    secret = next(r for r in prod.of_type("kubernetes:core/v1:Secret") if r.inputs["metadata"]["name"] == GRAFANA_SECRET)
+    # the provider keeps all of stringData secret
+    assert secret.inputs["stringData"][SECRET_SIG] and "admin-password" in secret.inputs["stringData"]["value"]
+    assert "grafanaAdminPassword" in prod.secret_exports
+    assert release(prod).dependencies and secret.urn in release(prod).dependencies
+
+
+def clear_occurrences(value, needle, path="") -> list[str]:
+    """Paths where ``needle`` appears outside a Pulumi secret."""
+    if isinstance(value, dict):
+        if value.get(SECRET_SIG):
+            return []
+        return [p for k, v in value.items() for p in clear_occurrences(v, needle, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in clear_occurrences(v, needle, f"{path}[{i}]")]
+    return [path] if isinstance(value, str) and needle in value else []
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod", "local"])
+def test_no_clear_password_in_any_input_output_or_export(stack):
+    rec = run_stack(stack)
+    generated = rec.one("random:index/randomPassword:RandomPassword")
+    password = generated.outputs["result"]
+    leaks = [f"{r.name}.inputs{p}" for r in rec for p in clear_occurrences(r.inputs, password)]
+    # the generator itself holds it (as a secret output in real state: pulumi_random marks result secret)
+    leaks += [f"{r.name}.outputs{p}" for r in rec if r is not generated and r.type != "kubernetes:core/v1:Secret"
+              for p in clear_occurrences(r.outputs, password)]
+    leaks += [f"export {k}" for k, v in rec.exports.items() if k not in rec.secret_exports
+              and clear_occurrences(v, password)]
+    assert leaks == []
+    assert any(clear_occurrences(v, password) for k, v in rec.exports.items() if k in rec.secret_exports)
+
+
+def test_slack_webhook_reaches_alertmanager_as_a_mounted_secret_only(slack):
+    values = release(slack).inputs["values"]
+    alertmanager = values["alertmanager"]
+    assert alertmanager["alertmanagerSpec"]["secrets"] == [SLACK_SECRET]
+    (receiver,) = [r for r in alertmanager["config"]["receivers"] if r["name"] == "slack"]
+    assert receiver["slack_configs"][0]["api_url_file"] == f"/etc/alertmanager/secrets/{SLACK_SECRET}/url"
+    assert alertmanager["config"]["route"]["receiver"] == "slack"
+    leaks = [f"{r.name}{p}" for r in slack for p in clear_occurrences(r.inputs, SLACK_URL)]
+    assert leaks == []
+
+
+def test_monitoring_waits_for_compute_and_the_ebs_driver_and_runs_on_kind(prod):
+    chart = release(prod)
+    assert prod.depends_on(chart, prod.one("aws:eks/addon:Addon", "prod-ebs-csi-addon"))
+    local = run_stack("local")
+    spec = release(local).inputs["values"]["prometheus"]["prometheusSpec"]
+    assert spec["storageSpec"]["volumeClaimTemplate"]["spec"]["storageClassName"] == "standard"
+    assert local.of_type(TYPE) and not run_stack("dev", overrides={
+        "eks-platform:observability": {"metrics": {"enabled": False}}}).of_type(TYPE)
+
+
+R = {"aws:region": "us-east-1"}
+
+
+@pytest.mark.parametrize(("raw", "key", "valid", "secret"), [
+    ({"observability": {"metrics": {"retention": "30 days"}}}, "eks-platform:observability.metrics.retention",
+     "Prometheus duration", False),
+    ({"observability": {"metrics": {"storageGib": 5}}}, "eks-platform:observability.metrics.storageGib",
+     "from 10 to 16384", False),
+    ({"observability": {"alerts": {"receiver": "pagerduty"}}}, "eks-platform:observability.alerts.receiver",
+     "'none' or 'slack'", False),
+    ({"observability": {"alerts": {"receiver": "slack"}}}, "eks-platform:observability.alerts.slackWebhookUrl",
+     "pulumi config set --secret", True),
+    ({"observability": {"alerts": {"receiver": "slack", "slackWebhookUrl": SLACK_URL}}},
+     "eks-platform:observability.alerts.slackWebhookUrl", "must be a secret config value", False),
+    ({"observability": {"alerts": {"receiver": "slack", "slackWebhookUrl": "http://example.com"}}},
+     "eks-platform:observability.alerts.slackWebhookUrl", "hooks.slack.com", True),
+])
+def test_bad_config_names_the_key(raw, key, valid, secret):
+    from settings import ConfigError, parse_settings
+
+    with pytest.raises(ConfigError) as err:
+        parse_settings({**R, **raw}, "dev", frozenset({"observability"} if secret else ()))
+    assert key in str(err.value) and valid in str(err.value), str(err.value)
