@@ -37,6 +37,7 @@ from components.common import (
 )
 from components.ebs_csi import EbsCsiAddOn
 from components.handle import AwsFacts, ClusterHandle
+from components.monitoring import MonitoringCrdsAddOn
 from settings.karpenter import KarpenterSettings, NodeClassSettings, NodePoolSettings
 
 TYPE = "platform:autoscaling:Karpenter"
@@ -63,6 +64,8 @@ class KarpenterArgs:
     """The EKS cluster: its AWS facts, identity mode (Pod Identity or IRSA) and tags."""
     settings: KarpenterSettings
     """Controller placement and size, EC2NodeClasses and NodePools."""
+    service_monitor: bool = False
+    """Let the chart create a ServiceMonitor (monitoring is on and its CRDs come first)."""
 
     def __post_init__(self) -> None:
         facts = self.cluster.aws
@@ -335,8 +338,9 @@ class Karpenter(PlatformComponent):
         self.crds = helm.release(f"{name}-crds", self, cluster, "karpenter-crd", namespace=NAMESPACE, values={})
         self.controller = helm.release(
             f"{name}-controller", self, cluster, "karpenter", namespace=NAMESPACE, skip_crds=True,
-            values=chart_values(cluster, config, queue_name=self.queue.name,
-                                service_account_annotations=identity.service_account_annotations),
+            values={**chart_values(cluster, config, queue_name=self.queue.name,
+                                   service_account_annotations=identity.service_account_annotations),
+                    "serviceMonitor": {"enabled": args.service_monitor}},
             opts=pulumi.ResourceOptions(depends_on=[
                 # the karpenter-crd chart owns the CRDs (Helm never upgrades a chart's crds/)
                 self.crds,
@@ -385,14 +389,16 @@ class KarpenterAddOn(AddOn):
     aws_only = True
     # Destroy deletes the NodePools (Karpenter drains their nodes) before the EBS CSI driver, so
     # volumes detach and VolumeAttachments go away instead of holding the drain forever.
-    after = (EbsCsiAddOn,)
+    # and its ServiceMonitor needs the monitoring CRDs (when monitoring is on)
+    after = (EbsCsiAddOn, MonitoringCrdsAddOn)
     conflicts = (ClusterAutoscalerAddOn,)
     config_keys = ("karpenter",)
     enabled_by = ("autoscaling", "karpenter")
 
     @classmethod
     def build(cls, name, cluster, settings):
-        return Karpenter(name, KarpenterArgs(cluster=cluster, settings=settings.karpenter))
+        return Karpenter(name, KarpenterArgs(cluster=cluster, settings=settings.karpenter,
+                                             service_monitor=settings.observability.metrics.enabled))
 
     @classmethod
     def exports(cls, component):

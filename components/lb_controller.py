@@ -38,6 +38,7 @@ from components import helm
 from components.addon import AddOn
 from components.common import PlatformComponent, child_opts, policy_document, statement, workload_identity
 from components.handle import ClusterHandle
+from components.monitoring import MonitoringCrdsAddOn
 from settings.traffic import LoadBalancerControllerSettings
 
 TYPE = "platform:traffic:LoadBalancerController"
@@ -118,6 +119,8 @@ class LoadBalancerControllerArgs:
     """The EKS cluster: region, VPC, identity mode, tags."""
     settings: LoadBalancerControllerSettings
     """Replicas and the default IngressClass."""
+    service_monitor: bool = False
+    """Let the chart create a ServiceMonitor (monitoring is on and its CRDs come first)."""
 
     def __post_init__(self) -> None:
         if self.cluster.aws is None:
@@ -175,7 +178,8 @@ class LoadBalancerController(PlatformComponent):
                                            opts=child_opts(self, cluster.k8s_opts()))
         self.release = helm.release(
             f"{name}-release", self, cluster, CHART, namespace=NAMESPACE, skip_crds=True,
-            values=chart_values(cluster, args.settings, identity.service_account_annotations),
+            values={**chart_values(cluster, args.settings, identity.service_account_annotations),
+                    "serviceMonitor": {"enabled": args.service_monitor}},
             # its CRDs first; and its permissions and credentials before it starts and until it is gone,
             # so it can still delete load balancers on destroy
             opts=pulumi.ResourceOptions(depends_on=[self.crds, *identity.ready]))
@@ -188,10 +192,13 @@ class LoadBalancerControllerAddOn(AddOn):
 
     key = "load-balancer-controller"
     aws_only = True
+    # its ServiceMonitor needs the monitoring CRDs (when monitoring is on)
+    after = (MonitoringCrdsAddOn,)
     config_keys = ("traffic.loadBalancerController",)
     enabled_by = ("traffic.loadBalancerController.enabled", True)
 
     @classmethod
     def build(cls, name, cluster, settings):
         return LoadBalancerController(name, LoadBalancerControllerArgs(
-            cluster=cluster, settings=settings.traffic.load_balancer_controller))
+            cluster=cluster, settings=settings.traffic.load_balancer_controller,
+            service_monitor=settings.observability.metrics.enabled))

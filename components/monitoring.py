@@ -2,8 +2,9 @@
 Alertmanager, Grafana, kube-state-metrics, node-exporter), on EKS and kind.
 
 Comes after compute and, on EKS, after the EBS CSI driver: Prometheus and Alertmanager keep their
-data on gp3 volumes, and on destroy their claims go before the driver. The CRDs are a step of their
-own (``versions.PROMETHEUS_OPERATOR_CRDS``, applied server-side by Pulumi) and the chart skips them.
+data on gp3 volumes, and on destroy their claims go before the driver. The CRDs are an add-on of
+their own (``MonitoringCrdsAddOn``: ``versions.PROMETHEUS_OPERATOR_CRDS``, applied server-side by
+Pulumi) that this stack and every chart with a ServiceMonitor come after; the chart skips them.
 
 Facts relied on (prometheus-community/helm-charts, charts/kube-prometheus-stack 88.5.3 values.yaml):
 - ``prometheus.prometheusSpec.{serviceMonitor,podMonitor,rule}SelectorNilUsesHelmValues`` false,
@@ -37,6 +38,7 @@ from components.handle import ClusterHandle
 from settings.observability import ObservabilitySettings
 
 TYPE = "platform:observability:Monitoring"
+CRDS_TYPE = "platform:observability:MonitoringCrds"
 CHART = "kube-prometheus-stack"
 NAMESPACE = "monitoring"
 RELEASE = "monitoring"  # with fullnameOverride, objects are named monitoring-prometheus, ...
@@ -101,8 +103,20 @@ def chart_values(cluster: ClusterHandle, s: ObservabilitySettings) -> dict[str, 
     }
 
 
-class Monitoring(PlatformComponent):
+class MonitoringCrds(PlatformComponent):
+    """The prometheus-operator CRDs alone, so that every chart's ServiceMonitor can come after them
+    without waiting for the whole monitoring stack."""
+
     crds: k8s.yaml.v2.ConfigGroup
+
+    def __init__(self, name: str, cluster: ClusterHandle, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(CRDS_TYPE, name, opts)
+        self.crds = k8s.yaml.v2.ConfigGroup(f"{name}-crds", files=list(versions.PROMETHEUS_OPERATOR_CRDS),
+                                            opts=child_opts(self, cluster.k8s_opts()))
+        self.register_outputs({"files": list(versions.PROMETHEUS_OPERATOR_CRDS)})
+
+
+class Monitoring(PlatformComponent):
     release: k8s.helm.v3.Release
     grafana_password: pulumi.Output[str]
 
@@ -110,8 +124,6 @@ class Monitoring(PlatformComponent):
         super().__init__(TYPE, name, opts)
         cluster, s = args.cluster, args.settings
         namespace = helm.namespace(f"{name}-namespace", self, cluster, NAMESPACE)
-        self.crds = k8s.yaml.v2.ConfigGroup(f"{name}-crds", files=list(versions.PROMETHEUS_OPERATOR_CRDS),
-                                            opts=child_opts(self, cluster.k8s_opts()))
         password = random.RandomPassword(f"{name}-grafana-admin", length=32, special=False, opts=child_opts(self))
         self.grafana_password = pulumi.Output.secret(password.result)
         secrets: list[pulumi.Resource] = [k8s.core.v1.Secret(
@@ -126,18 +138,29 @@ class Monitoring(PlatformComponent):
         self.release = helm.release(
             f"{name}-release", self, cluster, CHART, namespace=namespace.metadata.name, release_name=RELEASE,
             values=chart_values(cluster, s), skip_crds=True, timeout_seconds=900,
-            # the CRDs first; the secrets the pods mount before they start
-            opts=pulumi.ResourceOptions(depends_on=[self.crds, *secrets]))
+            # (the CRDs come first through the registry); the secrets the pods mount before they start
+            opts=pulumi.ResourceOptions(depends_on=secrets))
         self.register_outputs({"chart_version": versions.CHARTS[CHART].version, "namespace": NAMESPACE,
                                "grafana_admin_password": self.grafana_password})
+
+
+class MonitoringCrdsAddOn(AddOn):
+    """The prometheus-operator CRDs: before the stack and before every chart that makes a ServiceMonitor."""
+
+    key = "monitoring-crds"
+    enabled_by = ("observability.metrics.enabled", True)
+
+    @classmethod
+    def build(cls, name, cluster, settings):
+        return MonitoringCrds(name, cluster)
 
 
 class MonitoringAddOn(AddOn):
     """Prometheus, Alertmanager and Grafana, on EKS and kind."""
 
     key = "monitoring"
-    # volumes on the gp3 class; on destroy the claims go before the driver
-    after = (EbsCsiAddOn,)
+    # its CRDs; and volumes on the gp3 class (on destroy the claims go before the driver)
+    after = (MonitoringCrdsAddOn, EbsCsiAddOn)
     config_keys = ("observability.metrics",)
     enabled_by = ("observability.metrics.enabled", True)
 

@@ -20,13 +20,14 @@ from components.istio import IstioAddOn
 from components.karpenter import KarpenterAddOn
 from components.lb_controller import LoadBalancerControllerAddOn
 from components.metrics_server import MetricsServerAddOn
-from components.monitoring import MonitoringAddOn
+from components.monitoring import MonitoringAddOn, MonitoringCrdsAddOn
 
 if TYPE_CHECKING:
     from components.handle import ClusterHandle
     from settings import Settings
 
 REGISTRY: tuple[type[AddOn], ...] = (
+    MonitoringCrdsAddOn,
     CoreDnsAddOn,
     EbsCsiAddOn,
     KarpenterAddOn,

@@ -146,3 +146,16 @@ def test_bad_config_names_the_key(raw, key, valid, secret):
     with pytest.raises(ConfigError) as err:
         parse_settings({**R, **raw}, "dev", frozenset({"observability"} if secret else ()))
     assert key in str(err.value) and valid in str(err.value), str(err.value)
+
+
+def test_charts_serve_their_own_service_monitors_after_the_crds_only_with_monitoring_on(prod):
+    crds = prod.one("kubernetes:yaml/v2:ConfigGroup")
+    charts = {r.inputs["chart"].rsplit("/", 1)[-1]: r for r in prod.of_type(RELEASE)}
+    for chart in ("karpenter", "aws-load-balancer-controller"):
+        assert charts[chart].inputs["values"]["serviceMonitor"] == {"enabled": True}, chart
+        assert crds.urn in charts[chart].dependencies, chart
+    off = run_stack("prod", overrides={"eks-platform:observability": {"metrics": {"enabled": False}}})
+    assert not off.of_type("kubernetes:yaml/v2:ConfigGroup")
+    for r in off.of_type(RELEASE):
+        if "serviceMonitor" in r.inputs["values"]:
+            assert r.inputs["values"]["serviceMonitor"] == {"enabled": False}, r.name

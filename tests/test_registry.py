@@ -15,9 +15,11 @@ K8S_PROVIDER = "pulumi:providers:kubernetes"
 
 
 def descendants(rec, component):
+    """Custom resources below ``component``, and remote components (a ConfigGroup: no local children)."""
     out = []
     for child in rec.children(component):
-        out += [child] if child.custom else descendants(rec, child)
+        below = rec.children(child)
+        out += [child] if child.custom or not below else descendants(rec, child)
     return out
 
 
