@@ -32,6 +32,7 @@ import pulumi_random as random
 import versions
 from components import helm
 from components.addon import AddOn
+from components.alert_rules import rule_groups
 from components.common import PlatformComponent, child_opts
 from components.ebs_csi import STORAGE_CLASS, EbsCsiAddOn
 from components.handle import ClusterHandle
@@ -52,6 +53,10 @@ class MonitoringArgs:
     """EKS (gp3 volumes, zone spread) or kind (kind's standard class, one replica)."""
     settings: ObservabilitySettings
     """Retention, volume size, replicas and the alert receiver."""
+    karpenter: bool = False
+    """Karpenter runs: add its alert rules."""
+    istio: bool = False
+    """Istio runs: add its alert rules."""
 
 
 def chart_values(cluster: ClusterHandle, s: ObservabilitySettings) -> dict[str, Any]:
@@ -118,6 +123,7 @@ class MonitoringCrds(PlatformComponent):
 
 class Monitoring(PlatformComponent):
     release: k8s.helm.v3.Release
+    rules: k8s.apiextensions.CustomResource
     grafana_password: pulumi.Output[str]
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -140,6 +146,12 @@ class Monitoring(PlatformComponent):
             values=chart_values(cluster, s), skip_crds=True, timeout_seconds=900,
             # (the CRDs come first through the registry); the secrets the pods mount before they start
             opts=pulumi.ResourceOptions(depends_on=secrets))
+        # the operator's admission webhook validates rules: after the release
+        self.rules = k8s.apiextensions.CustomResource(
+            f"{name}-platform-rules", api_version="monitoring.coreos.com/v1", kind="PrometheusRule",
+            metadata={"name": "platform", "namespace": NAMESPACE},
+            spec={"groups": rule_groups(karpenter=args.karpenter, istio=args.istio)},
+            opts=child_opts(self, cluster.k8s_opts(pulumi.ResourceOptions(depends_on=[self.release]))))
         self.register_outputs({"chart_version": versions.CHARTS[CHART].version, "namespace": NAMESPACE,
                                "grafana_admin_password": self.grafana_password})
 
@@ -166,7 +178,10 @@ class MonitoringAddOn(AddOn):
 
     @classmethod
     def build(cls, name, cluster, settings):
-        return Monitoring(name, MonitoringArgs(cluster=cluster, settings=settings.observability))
+        return Monitoring(name, MonitoringArgs(
+            cluster=cluster, settings=settings.observability,
+            karpenter=settings.is_aws and settings.autoscaling == "karpenter",
+            istio=settings.traffic.istio.enabled))
 
     @classmethod
     def exports(cls, component):
