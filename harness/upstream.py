@@ -67,7 +67,9 @@ def upstream_file(folder: str, name: str) -> Path:
         f"network), or set {ENV} to a folder that has them.")
 
 
+@functools.cache
 def load_yaml(folder: str, name: str) -> Any:
+    """A locked file's YAML, parsed once per process: callers only read it."""
     return yaml.load(upstream_file(folder, name).read_text(), Loader=_FAST_LOADER)
 
 
