@@ -82,6 +82,12 @@ CHARTS: dict[str, Chart] = {
     # prometheus-operator v0.93.1; Grafana comes from grafana-community/helm-charts since 2026-02.
     "kube-prometheus-stack": Chart("https://prometheus-community.github.io/helm-charts", "kube-prometheus-stack",
                                    "88.5.3"),
+    # aws/eks-charts stable/aws-for-fluent-bit/Chart.yaml: 0.2.0, appVersion 3.2.1 (2026-08-03): Fluent Bit with
+    # EKS Pod Identity credentials (aws-for-fluent-bit >= 2.32.5).
+    "aws-for-fluent-bit": Chart("https://aws.github.io/eks-charts", "aws-for-fluent-bit", "0.2.0"),
+    # grafana-community/helm-charts charts/loki/Chart.yaml: 18.11.0, appVersion 3.7.6 (2026-08-20). The OSS chart
+    # left grafana/helm-charts on 2026-03-16 (grafana/loki production/helm/loki/README.md).
+    "loki": Chart("https://grafana-community.github.io/helm-charts", "loki", "18.11.0"),
 }
 
 # The prometheus-operator CRDs, applied before the chart (which installs them with crds.enabled but

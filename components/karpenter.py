@@ -37,7 +37,7 @@ from components.common import (
 )
 from components.ebs_csi import EbsCsiAddOn
 from components.handle import AwsFacts, ClusterHandle
-from components.monitoring import MonitoringCrdsAddOn
+from components.monitoring_crds import MonitoringCrdsAddOn
 from settings.karpenter import KarpenterSettings, NodeClassSettings, NodePoolSettings
 
 TYPE = "platform:autoscaling:Karpenter"

@@ -38,7 +38,7 @@ from components import helm
 from components.addon import AddOn
 from components.common import PlatformComponent, child_opts, policy_document, statement, workload_identity
 from components.handle import ClusterHandle
-from components.monitoring import MonitoringCrdsAddOn
+from components.monitoring_crds import MonitoringCrdsAddOn
 from settings.traffic import LoadBalancerControllerSettings
 
 TYPE = "platform:traffic:LoadBalancerController"

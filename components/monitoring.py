@@ -36,10 +36,11 @@ from components.alert_rules import rule_groups
 from components.common import PlatformComponent, child_opts
 from components.ebs_csi import STORAGE_CLASS, EbsCsiAddOn
 from components.handle import ClusterHandle
-from settings.observability import ObservabilitySettings
+from components.lb_controller import LoadBalancerControllerAddOn
+from components.monitoring_crds import MonitoringCrdsAddOn
+from settings.observability import GrafanaSettings, ObservabilitySettings
 
 TYPE = "platform:observability:Monitoring"
-CRDS_TYPE = "platform:observability:MonitoringCrds"
 CHART = "kube-prometheus-stack"
 NAMESPACE = "monitoring"
 RELEASE = "monitoring"  # with fullnameOverride, objects are named monitoring-prometheus, ...
@@ -57,9 +58,28 @@ class MonitoringArgs:
     """Karpenter runs: add its alert rules."""
     istio: bool = False
     """Istio runs: add its alert rules."""
+    loki_url: str | None = None
+    """Loki's URL when the log backend is loki: Grafana gets it as a data source."""
 
 
-def chart_values(cluster: ClusterHandle, s: ObservabilitySettings) -> dict[str, Any]:
+ALB = "alb.ingress.kubernetes.io"
+
+
+def grafana_ingress(g: GrafanaSettings) -> dict[str, Any]:
+    """Grafana's ALB Ingress (exposure alb), made by the load balancer controller (its annotations:
+    kubernetes-sigs/aws-load-balancer-controller docs/guide/ingress/annotations.md)."""
+    annotations = {f"{ALB}/scheme": g.alb_scheme, f"{ALB}/target-type": "ip",
+                   f"{ALB}/healthcheck-path": "/api/health"}
+    if g.certificate_arn:
+        annotations |= {f"{ALB}/certificate-arn": g.certificate_arn,
+                        f"{ALB}/listen-ports": '[{"HTTP": 80}, {"HTTPS": 443}]', f"{ALB}/ssl-redirect": "443"}
+    else:
+        annotations[f"{ALB}/listen-ports"] = '[{"HTTP": 80}]'
+    return {"enabled": True, "ingressClassName": "alb", "annotations": annotations, "hosts": [g.hostname],
+            "path": "/"}
+
+
+def chart_values(cluster: ClusterHandle, s: ObservabilitySettings, loki_url: str | None = None) -> dict[str, Any]:
     m = s.metrics
     system = {"nodeSelector": dict(cluster.system_node_selector), "tolerations": list(cluster.system_tolerations)}
     storage_class = STORAGE_CLASS if cluster.aws is not None else KIND_STORAGE_CLASS
@@ -89,6 +109,13 @@ def chart_values(cluster: ClusterHandle, s: ObservabilitySettings) -> dict[str, 
             slack["channel"] = s.alerts.slack_channel
         receivers.append({"name": "slack", "slack_configs": [slack]})
         alertmanager_spec["secrets"] = [SLACK_SECRET]
+    grafana: dict[str, Any] = {"admin": {"existingSecret": GRAFANA_SECRET, "userKey": "admin-user",
+                                         "passwordKey": "admin-password"}}
+    if s.grafana.exposure == "alb":
+        grafana["ingress"] = grafana_ingress(s.grafana)
+    if loki_url:
+        grafana["additionalDataSources"] = [{"name": "Loki", "type": "loki", "uid": "loki", "access": "proxy",
+                                             "url": loki_url}]
     return {
         "fullnameOverride": RELEASE,
         "crds": {"enabled": False},
@@ -98,27 +125,13 @@ def chart_values(cluster: ClusterHandle, s: ObservabilitySettings) -> dict[str, 
             "config": {"route": {"receiver": receiver, "group_by": ["alertname", "namespace"]},
                        "receivers": receivers},
         },
-        "grafana": {"admin": {"existingSecret": GRAFANA_SECRET, "userKey": "admin-user",
-                              "passwordKey": "admin-password"}},
+        "grafana": grafana,
         "prometheusOperator": {**system},
         "kubeControllerManager": {"enabled": False},
         "kubeScheduler": {"enabled": False},
         "kubeEtcd": {"enabled": False},
         "kubeProxy": {"enabled": False},
     }
-
-
-class MonitoringCrds(PlatformComponent):
-    """The prometheus-operator CRDs alone, so that every chart's ServiceMonitor can come after them
-    without waiting for the whole monitoring stack."""
-
-    crds: k8s.yaml.v2.ConfigGroup
-
-    def __init__(self, name: str, cluster: ClusterHandle, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(CRDS_TYPE, name, opts)
-        self.crds = k8s.yaml.v2.ConfigGroup(f"{name}-crds", files=list(versions.PROMETHEUS_OPERATOR_CRDS),
-                                            opts=child_opts(self, cluster.k8s_opts()))
-        self.register_outputs({"files": list(versions.PROMETHEUS_OPERATOR_CRDS)})
 
 
 class Monitoring(PlatformComponent):
@@ -143,7 +156,7 @@ class Monitoring(PlatformComponent):
                 opts=child_opts(self, cluster.k8s_opts())))
         self.release = helm.release(
             f"{name}-release", self, cluster, CHART, namespace=namespace.metadata.name, release_name=RELEASE,
-            values=chart_values(cluster, s), skip_crds=True, timeout_seconds=900,
+            values=chart_values(cluster, s, args.loki_url), skip_crds=True, timeout_seconds=900,
             # (the CRDs come first through the registry); the secrets the pods mount before they start
             opts=pulumi.ResourceOptions(depends_on=secrets))
         # the operator's admission webhook validates rules: after the release
@@ -156,32 +169,25 @@ class Monitoring(PlatformComponent):
                                "grafana_admin_password": self.grafana_password})
 
 
-class MonitoringCrdsAddOn(AddOn):
-    """The prometheus-operator CRDs: before the stack and before every chart that makes a ServiceMonitor."""
-
-    key = "monitoring-crds"
-    enabled_by = ("observability.metrics.enabled", True)
-
-    @classmethod
-    def build(cls, name, cluster, settings):
-        return MonitoringCrds(name, cluster)
-
-
 class MonitoringAddOn(AddOn):
     """Prometheus, Alertmanager and Grafana, on EKS and kind."""
 
     key = "monitoring"
-    # its CRDs; and volumes on the gp3 class (on destroy the claims go before the driver)
-    after = (MonitoringCrdsAddOn, EbsCsiAddOn)
+    # its CRDs; volumes on the gp3 class (on destroy the claims go before the driver); and Grafana's ALB
+    # Ingress (exposure alb) needs the load balancer controller to make it, and to delete the ALB on destroy
+    after = (MonitoringCrdsAddOn, EbsCsiAddOn, LoadBalancerControllerAddOn)
     config_keys = ("observability.metrics",)
     enabled_by = ("observability.metrics.enabled", True)
 
     @classmethod
     def build(cls, name, cluster, settings):
+        from components.logging import LOKI_URL  # (logging imports this module for the CRDs add-on)
+
         return Monitoring(name, MonitoringArgs(
             cluster=cluster, settings=settings.observability,
             karpenter=settings.is_aws and settings.autoscaling == "karpenter",
-            istio=settings.traffic.istio.enabled))
+            istio=settings.traffic.istio.enabled,
+            loki_url=LOKI_URL if settings.logs_backend == "loki" else None))
 
     @classmethod
     def exports(cls, component):

@@ -19,8 +19,11 @@ from components.eks_addons import CoreDnsAddOn
 from components.istio import IstioAddOn
 from components.karpenter import KarpenterAddOn
 from components.lb_controller import LoadBalancerControllerAddOn
+from components.logging import LoggingAddOn
 from components.metrics_server import MetricsServerAddOn
-from components.monitoring import MonitoringAddOn, MonitoringCrdsAddOn
+from components.monitoring import MonitoringAddOn
+from components.monitoring_crds import MonitoringCrdsAddOn
+from components.routes import RoutesAddOn
 
 if TYPE_CHECKING:
     from components.handle import ClusterHandle
@@ -36,6 +39,8 @@ REGISTRY: tuple[type[AddOn], ...] = (
     LoadBalancerControllerAddOn,
     IstioAddOn,
     MonitoringAddOn,
+    LoggingAddOn,
+    RoutesAddOn,
 )
 
 

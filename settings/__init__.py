@@ -171,7 +171,29 @@ class Settings(Model):
                               "is an NLB made by the load balancer controller; enable it, or set "
                               "traffic.istio.enabled: false")
             self._check_addons_fit_node_groups()
+        self._check_observability()
         return self
+
+    def _check_observability(self) -> None:
+        obs = self.observability
+        logs, grafana = obs.logs, obs.grafana
+        if logs.backend == "cloudwatch" and not self.is_aws:
+            raise invalid("observability.logs.backend", "'cloudwatch' needs AWS (target is kind); use 'loki' or "
+                          "'none'")
+        if not self.is_aws and logs.loki.bucket is not None:
+            raise invalid("observability.logs.loki.bucket", "S3 storage is for the aws target; on kind Loki keeps "
+                          "its data on its volume (observability.logs.loki.storageGib): remove it")
+        if grafana.exposure != "port-forward" and not obs.metrics.enabled:
+            raise invalid("observability.grafana.exposure", "Grafana comes with observability.metrics, which is "
+                          "disabled; enable it or use exposure port-forward")
+        if grafana.exposure == "istio" and not self.traffic.istio.enabled:
+            raise invalid("observability.grafana.exposure", "'istio' routes through the Istio ingress gateway, but "
+                          "traffic.istio.enabled is false; enable it, or use 'alb' (EKS) or 'port-forward'")
+        if grafana.exposure == "istio":
+            self._check_gateway_tls("observability.grafana.exposure")
+        if grafana.exposure == "alb" and not (self.is_aws and self.traffic.load_balancer_controller.enabled):
+            raise invalid("observability.grafana.exposure", "'alb' needs the AWS Load Balancer Controller (EKS, "
+                          "traffic.loadBalancerController.enabled); use 'istio' or 'port-forward'")
 
     def _check_addons_fit_node_groups(self) -> None:
         if self.autoscaling == "cluster-autoscaler" and not any(g.max_size > g.min_size for g in self.node_groups):
@@ -208,6 +230,12 @@ class Settings(Model):
             raise invalid("fargateProfiles", "the name '{name}' is taken by the profile karpenter.runOn 'fargate' "
                           "creates; rename yours", name=FARGATE_PROFILE)
 
+    def _check_gateway_tls(self, key: str) -> None:
+        if self.tier == "prod" and self.traffic.istio.gateway_tls_secret is None:
+            # an admin login over plain HTTP through a public NLB
+            raise invalid("traffic.istio.gatewayTlsSecret", "{key} is 'istio' in prod, which needs HTTPS on the "
+                          "gateway: create a kubernetes.io/tls Secret in istio-ingress and name it here", key=key)
+
     @property
     def cluster_name(self) -> str:
         custom = self.cluster.name if self.is_aws else self.kind.name
@@ -216,6 +244,11 @@ class Settings(Model):
     @property
     def is_aws(self) -> bool:
         return self.target == "aws"
+
+    @property
+    def logs_backend(self) -> str:
+        """observability.logs.backend, or its target default: cloudwatch on EKS, none on kind."""
+        return self.observability.logs.backend or ("cloudwatch" if self.is_aws else "none")
 
     @property
     def all_fargate_profiles(self) -> list[FargateProfileSettings]:
@@ -284,6 +317,9 @@ def parse_settings(raw: dict[str, Any], stack: str, secret_keys: frozenset[str] 
     # sections of disabled add-ons (pools that would never be created must not look configured),
     # and add-ons that must never run together (Karpenter and Cluster Autoscaler)
     errors = config_errors(settings, raw, PROJECT)
+    if config_given(raw, "observability.logs.loki") and settings.logs_backend != "loki":
+        errors.append(f"{PROJECT}:observability.logs.loki: only applies with {PROJECT}:observability.logs.backend "
+                      f"'loki' (it is '{settings.logs_backend}'); remove it or set the backend to 'loki'")
     if settings.observability.alerts.slack_webhook_url and "observability" not in secret_keys:
         # a webhook URL is a credential: it must never sit in clear in a stack file
         errors.append(f"{PROJECT}:observability.alerts.slackWebhookUrl: must be a secret config value; set it with "

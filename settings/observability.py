@@ -1,4 +1,5 @@
-"""Settings of observability: Prometheus, Alertmanager and Grafana (kube-prometheus-stack), on EKS and kind.
+"""Settings of observability: Prometheus, Alertmanager and Grafana (kube-prometheus-stack), Grafana's
+exposure, and the log backend (CloudWatch Logs or Loki through Fluent Bit), on EKS and kind.
 
 Pure models: validated when built, no Pulumi calls. Tier defaults sit next to their fields.
 """
@@ -11,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, model_validator
 
 from settings.base import Model, invalid, tiered
-from settings.types import between
+from settings.types import Hostname, RetentionDays, between
 
 # Prometheus durations (model.ParseDuration): units y, w, d, h, m, s, ms, largest first, like 15d or 1d12h.
 PROM_DURATION = re.compile(r"^(\d+y)?(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?(\d+ms)?$")
@@ -62,8 +63,96 @@ class AlertSettings(Model):
         return self
 
 
+Exposure = Literal["port-forward", "istio", "alb"]
+AlbScheme = Literal["internal", "internet-facing"]
+LogBackend = Literal["cloudwatch", "loki", "none"]
+
+
+class GrafanaSettings(Model):
+    """How Grafana is reached. Port-forward always works; istio and alb add a route by hostname."""
+
+    exposure: Exposure = "port-forward"
+    """port-forward (no route: kubectl port-forward), istio (a Gateway and VirtualService on the Istio ingress
+    gateway) or alb (an ALB Ingress, EKS only)."""
+    hostname: Hostname | None = None
+    """DNS name Grafana answers on (istio and alb): point it at the gateway's NLB or the ALB."""
+    alb_scheme: AlbScheme = "internal"
+    """The ALB's scheme with exposure alb: internal (reached from the VPC and peered networks) or internet-facing."""
+    certificate_arn: str | None = None
+    """ACM certificate ARN for HTTPS on the ALB (exposure alb); without it the ALB listens on HTTP only."""
+
+    @model_validator(mode="after")
+    def _route(self) -> GrafanaSettings:
+        if self.exposure != "port-forward" and self.hostname is None:
+            raise invalid("hostname", "exposure {exposure} routes by host name: set hostname (like "
+                          "grafana.example.com), or use exposure port-forward", exposure=self.exposure)
+        if self.exposure != "alb" and (self.certificate_arn or "alb_scheme" in self.model_fields_set):
+            raise invalid("certificateArn" if self.certificate_arn else "albScheme",
+                          "only applies with exposure alb (it is {exposure})", exposure=self.exposure)
+        if self.exposure == "alb" and self.alb_scheme == "internet-facing" and not self.certificate_arn:
+            # the admin login would cross the internet in clear
+            raise invalid("certificateArn", "an internet-facing ALB needs HTTPS: set certificateArn (an ACM "
+                          "certificate for {host}), or use albScheme internal", host=self.hostname)
+        if self.certificate_arn and not ACM_ARN.match(self.certificate_arn):
+            raise invalid("certificateArn", "must be an ACM certificate ARN (arn:aws:acm:<region>:<account>:"
+                          "certificate/<id>)")
+        return self
+
+
+ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+$")
+
+
+class LokiBucketSettings(Model):
+    """Loki's S3 bucket on EKS: created by the platform, or one of yours."""
+
+    create: bool = True
+    """Create the bucket (encrypted with its own KMS key, public access blocked, objects expire after the
+    retention). false: use the bucket named by name, which you encrypt and expire yourself."""
+    name: str | None = None
+    """Name of an existing bucket (with create: false)."""
+
+    @model_validator(mode="after")
+    def _name(self) -> LokiBucketSettings:
+        if not self.create and not self.name:
+            raise invalid("name", "create is false, so Loki needs the name of an existing S3 bucket; set name, "
+                          "or create: true")
+        if self.create and self.name:
+            raise invalid("name", "is only for an existing bucket (create: false); the platform names the bucket "
+                          "it creates")
+        if self.name and not S3_BUCKET.match(self.name):
+            raise invalid("name", "must be an S3 bucket name (3-63 lowercase letters, digits, '.' and '-')")
+        return self
+
+
+S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+class LokiSettings(Model):
+    """Loki in single-binary mode (logs backend loki)."""
+
+    bucket: LokiBucketSettings | None = None
+    """Chunk and index storage on EKS (S3); unset creates a bucket. Not on kind (filesystem storage there)."""
+    storage_gib: between(5, 16384) = tiered(dev=10, staging=20, prod=50)
+    """Loki's own volume in GiB: its write-ahead log and index cache on EKS, all of its data on kind."""
+
+
+class LogsSettings(Model):
+    """Container logs: Fluent Bit on every node, to CloudWatch Logs or Loki."""
+
+    backend: LogBackend | None = None
+    """cloudwatch (EKS; the default there), loki (EKS and kind) or none (the default on kind)."""
+    retention_days: RetentionDays = tiered(dev=7, staging=30, prod=90)
+    """Days logs are kept: the CloudWatch log group's retention, or Loki's retention and its bucket's expiry."""
+    loki: LokiSettings = Field(default_factory=LokiSettings)
+    """Loki's storage (backend loki)."""
+
+
 class ObservabilitySettings(Model):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     """Prometheus, Alertmanager and Grafana."""
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     """Alertmanager's receiver."""
+    grafana: GrafanaSettings = Field(default_factory=GrafanaSettings)
+    """Grafana's exposure."""
+    logs: LogsSettings = Field(default_factory=LogsSettings)
+    """Container logs: the backend and its retention."""

@@ -44,6 +44,10 @@ class IstioSettings(Model):
     permissive_namespaces: list[dns_label(63)] = Field(default_factory=list)
     """Injected namespaces that also accept plain-text traffic (PeerAuthentication PERMISSIVE), for
     migrations; the mesh is STRICT everywhere else."""
+    gateway_tls_secret: dns_label(63) | None = None
+    """A kubernetes.io/tls Secret in istio-ingress holding the certificate of the platform's routes (Grafana,
+    Argo CD): the gateway then serves them on HTTPS 443 and redirects HTTP. Without it they are plain HTTP,
+    which prod refuses."""
 
     @model_validator(mode="after")
     def _namespaces(self) -> IstioSettings:

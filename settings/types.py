@@ -172,6 +172,19 @@ CpuQuantity = Annotated[str, BeforeValidator(_as_text), AfterValidator(_cpu),
                         Field(json_schema_extra={"x-valid": "CPU quantity (100m, 0.5, 2)"})]
 Memory = memory(64)
 
+HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+def _hostname(value: str) -> str:
+    if not HOSTNAME.match(value):
+        raise ValueError("must be a fully qualified lowercase DNS name like grafana.example.com")
+    return value
+
+
+Hostname = Annotated[str, AfterValidator(_hostname),
+                     Field(json_schema_extra={"x-valid": "DNS name (grafana.example.com)"})]
+
+
 # --- AWS ------------------------------------------------------------------------------------------------------------
 
 # Retention values CloudWatch Logs accepts (PutRetentionPolicy).

@@ -78,3 +78,17 @@ def test_plan_output_is_sorted_so_two_runs_print_the_same():
         if comp["parent"]:
             assert names.index(comp["parent"]) < names.index(comp["name"])
     assert [r["name"] for r in data["helmReleases"]] == sorted(r["name"] for r in data["helmReleases"])
+
+
+def test_plan_lists_monitoring_grafana_exposure_and_the_log_backend():
+    from tests.conftest import make_settings
+    from tools.plan import key_settings
+
+    dev = key_settings(make_settings("dev"))
+    assert "Grafana by port-forward only" in dev["monitoring"]
+    assert dev["logs"] == "Fluent Bit to CloudWatch Logs /aws/eks/eks-platform-dev/containers (KMS, 7 d)"
+    routed = key_settings(make_settings("dev", observability={
+        "grafana": {"exposure": "istio", "hostname": "grafana.example.com"}, "logs": {"backend": "loki"}}))
+    assert "Grafana at http://grafana.example.com (the Istio gateway" in routed["monitoring"]
+    assert routed["logs"].startswith("Fluent Bit to Loki") and "a new encrypted S3 bucket" in routed["logs"]
+    assert key_settings(make_settings("local"))["logs"] == "none (observability.logs.backend)"

@@ -19,6 +19,10 @@ NO_UPSTREAM_DATA = {
                           "(its keys were read from cluster-autoscaler-9.59.0 and are asserted by test_cluster_autoscaler)",
     "metrics-server": "no copy of kubernetes-sigs/metrics-server's chart values in shared/upstream (keys read from "
                       "metrics-server-helm-chart-3.13.1, asserted by test_metrics_server)",
+    "aws-for-fluent-bit": "no copy of aws/eks-charts' stable/aws-for-fluent-bit values in shared/upstream (keys read "
+                          "from its 0.2.0 values.yaml, asserted by tests/test_logging.py)",
+    "loki": "no copy of grafana-community/helm-charts' charts/loki values in shared/upstream (keys read from its "
+            "18.11.0 values.yaml, asserted by tests/test_logging.py)",
     **{chart: "the locked Istio data is master before the 1.31 branch (istio@86c9f01f), not the pinned 1.31.1; "
               "tests/test_istio.py checks the values against it all the same" for chart in ("istio-base", "istiod",
                                                                                           "istio-gateway")},

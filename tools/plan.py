@@ -58,7 +58,30 @@ def monitoring(s: Settings) -> str:
     if not m.enabled:
         return "none (observability.metrics.enabled is false)"
     return (f"kube-prometheus-stack: Prometheus x{m.replicas}, {m.retention}, {m.storage_gib}Gi; alerts to "
-            f"{alerts.receiver}; Grafana by port-forward (admin password: the grafanaAdminPassword secret output)")
+            f"{alerts.receiver}; Grafana {grafana_exposure(s)} (admin password: the grafanaAdminPassword secret output)")
+
+
+def grafana_exposure(s: Settings) -> str:
+    g = s.observability.grafana
+    if g.exposure == "port-forward":
+        return "by port-forward only"
+    if g.exposure == "alb":
+        return (f"at {'https' if g.certificate_arn else 'http'}://{g.hostname} (an {g.alb_scheme} ALB; also "
+                "port-forward)")
+    scheme = "https" if s.traffic.istio.gateway_tls_secret else "http"
+    return f"at {scheme}://{g.hostname} (the Istio gateway; also port-forward)"
+
+
+def logs(s: Settings) -> str:
+    backend, days = s.logs_backend, s.observability.logs.retention_days
+    if backend == "none":
+        return "none (observability.logs.backend)"
+    if backend == "cloudwatch":
+        return f"Fluent Bit to CloudWatch Logs /aws/eks/{s.cluster_name}/containers (KMS, {days} d)"
+    bucket = s.observability.logs.loki.bucket
+    where = ("its volume" if not s.is_aws else f"S3 bucket {bucket.name}" if bucket and not bucket.create
+             else "a new encrypted S3 bucket")
+    return f"Fluent Bit to Loki (one binary, data in {where}, {days} d; a Grafana data source)"
 
 
 def gateway_exposure(s: Settings) -> str:
@@ -77,7 +100,7 @@ def key_settings(s: Settings) -> dict[str, Any]:
         return {"target": s.target, "tier": s.tier, "kind cluster": f"{s.cluster_name} (Kubernetes {s.kind.version}, "
                 f"{s.kind.workers} workers, ingress on 127.0.0.1:{s.kind.http_port}/{s.kind.https_port})",
                 "kube context": f"kind-{s.cluster_name}", "ingress gateway": gateway_exposure(s),
-                "monitoring": monitoring(s)}
+                "monitoring": monitoring(s), "logs": logs(s)}
     net = s.network
     out: dict[str, Any] = {
         "target": s.target,
@@ -93,6 +116,7 @@ def key_settings(s: Settings) -> dict[str, Any]:
         "autoscaling": s.autoscaling,
         "ingress gateway": gateway_exposure(s),
         "monitoring": monitoring(s),
+        "logs": logs(s),
     }
     out["node groups"] = [
         f"{g.name}: {','.join(g.instance_types)} {g.capacity_type} {g.ami_type} {g.min_size}/{g.desired_size}/"
