@@ -39,7 +39,7 @@ from components.addon import AddOn
 from components.common import PlatformComponent, child_opts, policy_document, statement, workload_identity
 from components.handle import ClusterHandle
 from components.monitoring_crds import MonitoringCrdsAddOn
-from settings.traffic import LoadBalancerControllerSettings
+from settings.traffic import ExposureSettings, LoadBalancerControllerSettings
 
 TYPE = "platform:traffic:LoadBalancerController"
 CHART = "aws-load-balancer-controller"
@@ -155,6 +155,22 @@ def chart_values(cluster: ClusterHandle, s: LoadBalancerControllerSettings,
             "maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway",
             "labelSelector": {"matchLabels": selector}}]
     return values
+
+
+ALB = "alb.ingress.kubernetes.io"
+
+
+def alb_ingress_annotations(e: ExposureSettings, *, health_path: str) -> dict[str, str]:
+    """The annotations of a platform UI's ALB Ingress (exposure alb), read by this controller
+    (docs/guide/ingress/annotations.md): scheme, IP targets, the health check path, and with a certificate
+    HTTPS on 443 with HTTP redirected."""
+    annotations = {f"{ALB}/scheme": e.alb_scheme, f"{ALB}/target-type": "ip", f"{ALB}/healthcheck-path": health_path}
+    if e.certificate_arn:
+        annotations |= {f"{ALB}/certificate-arn": e.certificate_arn,
+                        f"{ALB}/listen-ports": '[{"HTTP": 80}, {"HTTPS": 443}]', f"{ALB}/ssl-redirect": "443"}
+    else:
+        annotations[f"{ALB}/listen-ports"] = '[{"HTTP": 80}]'
+    return annotations
 
 
 class LoadBalancerController(PlatformComponent):

@@ -36,9 +36,9 @@ from components.alert_rules import rule_groups
 from components.common import PlatformComponent, child_opts
 from components.ebs_csi import STORAGE_CLASS, EbsCsiAddOn
 from components.handle import ClusterHandle
-from components.lb_controller import LoadBalancerControllerAddOn
+from components.lb_controller import LoadBalancerControllerAddOn, alb_ingress_annotations
 from components.monitoring_crds import MonitoringCrdsAddOn
-from settings.observability import GrafanaSettings, ObservabilitySettings
+from settings.observability import ObservabilitySettings
 
 TYPE = "platform:observability:Monitoring"
 CHART = "kube-prometheus-stack"
@@ -60,23 +60,6 @@ class MonitoringArgs:
     """Istio runs: add its alert rules."""
     loki_url: str | None = None
     """Loki's URL when the log backend is loki: Grafana gets it as a data source."""
-
-
-ALB = "alb.ingress.kubernetes.io"
-
-
-def grafana_ingress(g: GrafanaSettings) -> dict[str, Any]:
-    """Grafana's ALB Ingress (exposure alb), made by the load balancer controller (its annotations:
-    kubernetes-sigs/aws-load-balancer-controller docs/guide/ingress/annotations.md)."""
-    annotations = {f"{ALB}/scheme": g.alb_scheme, f"{ALB}/target-type": "ip",
-                   f"{ALB}/healthcheck-path": "/api/health"}
-    if g.certificate_arn:
-        annotations |= {f"{ALB}/certificate-arn": g.certificate_arn,
-                        f"{ALB}/listen-ports": '[{"HTTP": 80}, {"HTTPS": 443}]', f"{ALB}/ssl-redirect": "443"}
-    else:
-        annotations[f"{ALB}/listen-ports"] = '[{"HTTP": 80}]'
-    return {"enabled": True, "ingressClassName": "alb", "annotations": annotations, "hosts": [g.hostname],
-            "path": "/"}
 
 
 def chart_values(cluster: ClusterHandle, s: ObservabilitySettings, loki_url: str | None = None) -> dict[str, Any]:
@@ -112,7 +95,9 @@ def chart_values(cluster: ClusterHandle, s: ObservabilitySettings, loki_url: str
     grafana: dict[str, Any] = {"admin": {"existingSecret": GRAFANA_SECRET, "userKey": "admin-user",
                                          "passwordKey": "admin-password"}}
     if s.grafana.exposure == "alb":
-        grafana["ingress"] = grafana_ingress(s.grafana)
+        # the chart's Ingress (its values: grafana.ingress.{enabled, ingressClassName, annotations, hosts, path})
+        grafana["ingress"] = {"enabled": True, "ingressClassName": "alb", "hosts": [s.grafana.hostname], "path": "/",
+                              "annotations": alb_ingress_annotations(s.grafana, health_path="/api/health")}
     if loki_url:
         grafana["additionalDataSources"] = [{"name": "Loki", "type": "loki", "uid": "loki", "access": "proxy",
                                              "url": loki_url}]

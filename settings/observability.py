@@ -12,7 +12,8 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, model_validator
 
 from settings.base import Model, invalid, tiered
-from settings.types import Hostname, RetentionDays, between
+from settings.traffic import ExposureSettings
+from settings.types import RetentionDays, between
 
 # Prometheus durations (model.ParseDuration): units y, w, d, h, m, s, ms, largest first, like 15d or 1d12h.
 PROM_DURATION = re.compile(r"^(\d+y)?(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?(\d+ms)?$")
@@ -63,43 +64,7 @@ class AlertSettings(Model):
         return self
 
 
-Exposure = Literal["port-forward", "istio", "alb"]
-AlbScheme = Literal["internal", "internet-facing"]
 LogBackend = Literal["cloudwatch", "loki", "none"]
-
-
-class GrafanaSettings(Model):
-    """How Grafana is reached. Port-forward always works; istio and alb add a route by hostname."""
-
-    exposure: Exposure = "port-forward"
-    """port-forward (no route: kubectl port-forward), istio (a Gateway and VirtualService on the Istio ingress
-    gateway) or alb (an ALB Ingress, EKS only)."""
-    hostname: Hostname | None = None
-    """DNS name Grafana answers on (istio and alb): point it at the gateway's NLB or the ALB."""
-    alb_scheme: AlbScheme = "internal"
-    """The ALB's scheme with exposure alb: internal (reached from the VPC and peered networks) or internet-facing."""
-    certificate_arn: str | None = None
-    """ACM certificate ARN for HTTPS on the ALB (exposure alb); without it the ALB listens on HTTP only."""
-
-    @model_validator(mode="after")
-    def _route(self) -> GrafanaSettings:
-        if self.exposure != "port-forward" and self.hostname is None:
-            raise invalid("hostname", "exposure {exposure} routes by host name: set hostname (like "
-                          "grafana.example.com), or use exposure port-forward", exposure=self.exposure)
-        if self.exposure != "alb" and (self.certificate_arn or "alb_scheme" in self.model_fields_set):
-            raise invalid("certificateArn" if self.certificate_arn else "albScheme",
-                          "only applies with exposure alb (it is {exposure})", exposure=self.exposure)
-        if self.exposure == "alb" and self.alb_scheme == "internet-facing" and not self.certificate_arn:
-            # the admin login would cross the internet in clear
-            raise invalid("certificateArn", "an internet-facing ALB needs HTTPS: set certificateArn (an ACM "
-                          "certificate for {host}), or use albScheme internal", host=self.hostname)
-        if self.certificate_arn and not ACM_ARN.match(self.certificate_arn):
-            raise invalid("certificateArn", "must be an ACM certificate ARN (arn:aws:acm:<region>:<account>:"
-                          "certificate/<id>)")
-        return self
-
-
-ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+$")
 
 
 class LokiBucketSettings(Model):
@@ -152,7 +117,7 @@ class ObservabilitySettings(Model):
     """Prometheus, Alertmanager and Grafana."""
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     """Alertmanager's receiver."""
-    grafana: GrafanaSettings = Field(default_factory=GrafanaSettings)
-    """Grafana's exposure."""
+    grafana: ExposureSettings = Field(default_factory=ExposureSettings)
+    """Grafana's exposure (it is always reachable by kubectl port-forward too)."""
     logs: LogsSettings = Field(default_factory=LogsSettings)
     """Container logs: the backend and its retention."""

@@ -5,16 +5,54 @@ Pure models: validated when built, no Pulumi calls. Tier defaults sit next to th
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import Field, model_validator
 
 from settings.base import Model, invalid, tiered
-from settings.types import between, dns_label
+from settings.types import Hostname, between, dns_label
 
 GatewayScheme = Literal["internet-facing", "internal"]
 # Namespaces the platform owns: injection and PERMISSIVE exceptions are for application namespaces.
 RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "istio-system", "istio-ingress")
+
+
+Exposure = Literal["port-forward", "istio", "alb"]
+AlbScheme = Literal["internal", "internet-facing"]
+ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+$")
+
+
+class ExposureSettings(Model):
+    """How a platform UI (Grafana, Argo CD) is reached. Port-forward always works; istio and alb add a route
+    by host name."""
+
+    exposure: Exposure = "port-forward"
+    """port-forward (no route: kubectl port-forward), istio (a VirtualService on the Istio ingress gateway) or
+    alb (an ALB Ingress, EKS only)."""
+    hostname: Hostname | None = None
+    """DNS name the UI answers on (istio and alb): point it at the gateway's NLB or the ALB."""
+    alb_scheme: AlbScheme = "internal"
+    """The ALB's scheme with exposure alb: internal (reached from the VPC and peered networks) or internet-facing."""
+    certificate_arn: str | None = None
+    """ACM certificate ARN for HTTPS on the ALB (exposure alb); without it the ALB listens on HTTP only."""
+
+    @model_validator(mode="after")
+    def _route(self) -> ExposureSettings:
+        if self.exposure != "port-forward" and self.hostname is None:
+            raise invalid("hostname", "exposure {exposure} routes by host name: set hostname (like "
+                          "ui.example.com), or use exposure port-forward", exposure=self.exposure)
+        if self.exposure != "alb" and (self.certificate_arn or "alb_scheme" in self.model_fields_set):
+            raise invalid("certificateArn" if self.certificate_arn else "albScheme",
+                          "only applies with exposure alb (it is {exposure})", exposure=self.exposure)
+        if self.exposure == "alb" and self.alb_scheme == "internet-facing" and not self.certificate_arn:
+            # an admin login would cross the internet in clear
+            raise invalid("certificateArn", "an internet-facing ALB needs HTTPS: set certificateArn (an ACM "
+                          "certificate for {host}), or use albScheme internal", host=self.hostname)
+        if self.certificate_arn and not ACM_ARN.match(self.certificate_arn):
+            raise invalid("certificateArn", "must be an ACM certificate ARN (arn:aws:acm:<region>:<account>:"
+                          "certificate/<id>)")
+        return self
 
 
 class LoadBalancerControllerSettings(Model):

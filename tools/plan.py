@@ -58,7 +58,8 @@ def monitoring(s: Settings) -> str:
     if not m.enabled:
         return "none (observability.metrics.enabled is false)"
     return (f"kube-prometheus-stack: Prometheus x{m.replicas}, {m.retention}, {m.storage_gib}Gi; alerts to "
-            f"{alerts.receiver}; Grafana {grafana_exposure(s)} (admin password: the grafanaAdminPassword secret output)")
+            f"{alerts.receiver}; Grafana {grafana_exposure(s)} (admin password: the grafanaAdminPassword secret "
+            "output)")
 
 
 def grafana_exposure(s: Settings) -> str:
