@@ -88,6 +88,9 @@ CHARTS: dict[str, Chart] = {
     # grafana-community/helm-charts charts/loki/Chart.yaml: 18.11.0, appVersion 3.7.6 (2026-08-20). The OSS chart
     # left grafana/helm-charts on 2026-03-16 (grafana/loki production/helm/loki/README.md).
     "loki": Chart("https://grafana-community.github.io/helm-charts", "loki", "18.11.0"),
+    # argoproj/argo-helm charts/argo-cd/Chart.yaml: 10.1.1, Argo CD v3.4.4 (2026-07-02). Newer 10.x releases
+    # exist (10.4.1, v3.5.2); the upstream data in upstream.lock.json is 10.1.1's, and a bump moves both.
+    "argo-cd": Chart("https://argoproj.github.io/argo-helm", "argo-cd", "10.1.1"),
 }
 
 # The prometheus-operator CRDs, applied before the chart (which installs them with crds.enabled but

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pulumi
 
 from components.addon import AddOn, config_given, config_value
+from components.argocd import ArgoCdAddOn
 from components.cluster_autoscaler import ClusterAutoscalerAddOn
 from components.ebs_csi import EbsCsiAddOn
 from components.eks_addons import CoreDnsAddOn
@@ -40,6 +41,7 @@ REGISTRY: tuple[type[AddOn], ...] = (
     IstioAddOn,
     MonitoringAddOn,
     LoggingAddOn,
+    ArgoCdAddOn,
     RoutesAddOn,
 )
 

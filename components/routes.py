@@ -20,6 +20,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.addon import AddOn
+from components.argocd import NAMESPACE as ARGOCD_NAMESPACE
+from components.argocd import RELEASE as ARGOCD_RELEASE
+from components.argocd import ArgoCdAddOn
 from components.common import PlatformComponent, child_opts
 from components.handle import ClusterHandle
 from components.istio import CR_TIMEOUTS, GATEWAY_NAMESPACE, IstioAddOn
@@ -111,6 +114,11 @@ def platform_routes(settings) -> tuple[Route, ...]:
         # kube-prometheus-stack's Grafana Service: <fullnameOverride>-grafana, port 80
         routes.append(Route(key="grafana", hostname=grafana.hostname, namespace=MONITORING_NAMESPACE,
                             service=f"{MONITORING_RELEASE}-grafana", port=80))
+    argocd = settings.argocd
+    if argocd.enabled and argocd.exposure.exposure == "istio":
+        # the argo-cd chart's server Service: argocd-server, port 80 (server.insecure: TLS ends at the gateway)
+        routes.append(Route(key="argocd", hostname=argocd.exposure.hostname, namespace=ARGOCD_NAMESPACE,
+                            service=f"{ARGOCD_RELEASE}-server", port=80))
     return tuple(routes)
 
 
@@ -119,7 +127,7 @@ class RoutesAddOn(AddOn):
 
     key = "routes"
     # the gateway and Istio's CRDs; and the Services routed to (deleted after their routes)
-    after = (IstioAddOn, MonitoringAddOn)
+    after = (IstioAddOn, MonitoringAddOn, ArgoCdAddOn)
 
     @classmethod
     def enabled(cls, settings):

@@ -91,6 +91,13 @@ def charts_in_lock() -> set[str]:
 # Maps that charts pass to Kubernetes as they are (label selectors, labels, annotations): their keys
 # are the user's, whatever the chart's default holds (karpenter's nodeSelector defaults to kubernetes.io/os).
 FREE_FORM_KEYS = frozenset({"nodeSelector", "labels", "annotations", "podLabels", "podAnnotations"})
+# Per chart, maps whose keys the chart passes through to a configuration file of its application, so any key
+# may appear below them: argo-cd's configs.cm (argocd-cm), configs.params (argocd-cmd-params-cm) and
+# configs.rbac (argocd-rbac-cm); kube-prometheus-stack's alertmanager.config (Alertmanager's own file).
+CHART_FREE_FORM: dict[str, tuple[str, ...]] = {
+    "argo-cd": ("configs.cm", "configs.params", "configs.rbac"),
+    "kube-prometheus-stack": ("alertmanager.config",),
+}
 
 
 def missing_value_paths(values: Mapping[str, Any], upstream: Any, free_form: Iterable[str] = (),

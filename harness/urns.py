@@ -29,6 +29,11 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
         "eks-platform:cluster": {"irsa": True},
         "eks-platform:karpenter": {"runOn": "fargate"},
         "eks-platform:fargateProfiles": [{"name": "batch", "selectors": [{"namespace": "batch"}]}]}),
+    # Argo CD's root Application and repository Secret, with the UIs routed through the gateway
+    "dev-gitops": ("dev", {
+        "eks-platform:argocd": {"repoUrl": "https://github.com/acme/eks-platform.git", "revision": "main",
+                                "exposure": {"exposure": "istio", "hostname": "argocd.dev.example.com"}},
+        "eks-platform:observability": {"grafana": {"exposure": "istio", "hostname": "grafana.dev.example.com"}}}),
 }
 
 

@@ -34,6 +34,7 @@ from settings.base import (
     invalid,
     tiered,
 )
+from settings.gitops import ArgoCdSettings
 from settings.karpenter import FARGATE_PROFILE, KarpenterSettings
 from settings.observability import ObservabilitySettings
 from settings.traffic import TrafficSettings
@@ -126,6 +127,8 @@ class Settings(Model):
     """AWS Load Balancer Controller (EKS only) and Istio."""
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     """Prometheus, Alertmanager and Grafana."""
+    argocd: ArgoCdSettings = Field(default_factory=ArgoCdSettings)
+    """Argo CD, the repository it syncs and its root Application."""
 
     @field_validator("region")
     @classmethod
@@ -186,14 +189,22 @@ class Settings(Model):
         if grafana.exposure != "port-forward" and not obs.metrics.enabled:
             raise invalid("observability.grafana.exposure", "Grafana comes with observability.metrics, which is "
                           "disabled; enable it or use exposure port-forward")
-        if grafana.exposure == "istio" and not self.traffic.istio.enabled:
-            raise invalid("observability.grafana.exposure", "'istio' routes through the Istio ingress gateway, but "
-                          "traffic.istio.enabled is false; enable it, or use 'alb' (EKS) or 'port-forward'")
-        if grafana.exposure == "istio":
-            self._check_gateway_tls("observability.grafana.exposure")
-        if grafana.exposure == "alb" and not (self.is_aws and self.traffic.load_balancer_controller.enabled):
-            raise invalid("observability.grafana.exposure", "'alb' needs the AWS Load Balancer Controller (EKS, "
-                          "traffic.loadBalancerController.enabled); use 'istio' or 'port-forward'")
+        self._check_exposure("observability.grafana.exposure", grafana.exposure)
+        if self.argocd.enabled:
+            self._check_exposure("argocd.exposure.exposure", self.argocd.exposure.exposure)
+            chosen = self.argocd.workload_exposure
+            if chosen is not None:
+                self._check_exposure("argocd.workloadExposure", chosen)
+
+    def _check_exposure(self, key: str, exposure: str) -> None:
+        if exposure == "istio" and not self.traffic.istio.enabled:
+            raise invalid(key, "'istio' routes through the Istio ingress gateway, but traffic.istio.enabled is "
+                          "false; enable it, or use 'alb' (EKS) or another mode")
+        if exposure == "istio":
+            self._check_gateway_tls(key)
+        if exposure == "alb" and not (self.is_aws and self.traffic.load_balancer_controller.enabled):
+            raise invalid(key, "'alb' needs the AWS Load Balancer Controller (EKS, "
+                          "traffic.loadBalancerController.enabled); use 'istio' or another mode")
 
     def _check_addons_fit_node_groups(self) -> None:
         if self.autoscaling == "cluster-autoscaler" and not any(g.max_size > g.min_size for g in self.node_groups):
@@ -244,6 +255,16 @@ class Settings(Model):
     @property
     def is_aws(self) -> bool:
         return self.target == "aws"
+
+    @property
+    def workload_exposure(self) -> str:
+        """argocd.workloadExposure, or its default: istio with Istio on, else alb on EKS with the load balancer
+        controller, else none."""
+        if self.argocd.workload_exposure is not None:
+            return self.argocd.workload_exposure
+        if self.traffic.istio.enabled:
+            return "istio"
+        return "alb" if self.is_aws and self.traffic.load_balancer_controller.enabled else "none"
 
     @property
     def logs_backend(self) -> str:
@@ -320,6 +341,10 @@ def parse_settings(raw: dict[str, Any], stack: str, secret_keys: frozenset[str] 
     if config_given(raw, "observability.logs.loki") and settings.logs_backend != "loki":
         errors.append(f"{PROJECT}:observability.logs.loki: only applies with {PROJECT}:observability.logs.backend "
                       f"'loki' (it is '{settings.logs_backend}'); remove it or set the backend to 'loki'")
+    if settings.argocd.secret_values and "argocd" not in secret_keys:
+        # a deploy key, a token or a client secret is a credential: never in clear in a stack file
+        errors.append(f"{PROJECT}:argocd: holds credentials (credentials, oidc.clientSecret), so it must be set as "
+                      f"secret config: pulumi config set --secret --path {PROJECT}:argocd.<key> <value>")
     if settings.observability.alerts.slack_webhook_url and "observability" not in secret_keys:
         # a webhook URL is a credential: it must never sit in clear in a stack file
         errors.append(f"{PROJECT}:observability.alerts.slackWebhookUrl: must be a secret config value; set it with "

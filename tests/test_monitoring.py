@@ -8,8 +8,9 @@ import pytest
 
 import versions
 from components.monitoring import GRAFANA_SECRET, SLACK_SECRET, TYPE
-from harness import run_stack
+from harness import run_stack, stack_names
 from harness.upstream import load_yaml, missing_value_paths
+from harness.urns import evaluate
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
@@ -67,7 +68,7 @@ def test_grafana_uses_a_generated_password_from_a_secret(prod):
     values = release(prod).inputs["values"]
     assert values["grafana"]["admin"] == {"existingSecret": GRAFANA_SECRET, "userKey": "admin-user",
                                           "passwordKey": "admin-password"}
-    generated = prod.one("random:index/randomPassword:RandomPassword")
+    generated = prod.one("random:index/randomPassword:RandomPassword", "prod-monitoring-grafana-admin")
     assert generated.inputs["length"] == 32
     secret = next(r for r in prod.of_type("kubernetes:core/v1:Secret") if r.inputs["metadata"]["name"] == GRAFANA_SECRET)
     # the provider keeps all of stringData secret
@@ -87,19 +88,24 @@ def clear_occurrences(value, needle, path="") -> list[str]:
     return [path] if isinstance(value, str) and needle in value else []
 
 
-@pytest.mark.parametrize("stack", ["dev", "staging", "prod", "local"])
-def test_no_clear_password_in_any_input_output_or_export(stack):
-    rec = run_stack(stack)
-    generated = rec.one("random:index/randomPassword:RandomPassword")
-    password = generated.outputs["result"]
-    leaks = [f"{r.name}.inputs{p}" for r in rec for p in clear_occurrences(r.inputs, password)]
-    # the generator itself holds it (as a secret output in real state: pulumi_random marks result secret)
-    leaks += [f"{r.name}.outputs{p}" for r in rec if r is not generated and r.type != "kubernetes:core/v1:Secret"
-              for p in clear_occurrences(r.outputs, password)]
-    leaks += [f"export {k}" for k, v in rec.exports.items() if k not in rec.secret_exports
-              and clear_occurrences(v, password)]
-    assert leaks == []
-    assert any(clear_occurrences(v, password) for k, v in rec.exports.items() if k in rec.secret_exports)
+@pytest.mark.parametrize("variant", [*stack_names(), "dev-gitops"])
+def test_no_clear_password_in_any_input_output_or_export(variant):
+    """Every generated password (Grafana's, Argo CD's) and its bcrypt hash appear only inside secrets."""
+    rec = evaluate(variant)
+    generators = rec.of_type("random:index/randomPassword:RandomPassword")
+    assert {g.name.split("-", 1)[1] for g in generators} == {"monitoring-grafana-admin", "argocd-admin"}
+    for generated in generators:
+        for needle in (generated.outputs["result"], generated.outputs["bcryptHash"]):
+            leaks = [f"{r.name}.inputs{p}" for r in rec for p in clear_occurrences(r.inputs, needle)]
+            # the generator itself holds it (as a secret output in real state: pulumi_random marks it secret)
+            leaks += [f"{r.name}.outputs{p}" for r in rec if r is not generated
+                      and r.type != "kubernetes:core/v1:Secret" for p in clear_occurrences(r.outputs, needle)]
+            leaks += [f"export {k}" for k, v in rec.exports.items() if k not in rec.secret_exports
+                      and clear_occurrences(v, needle)]
+            assert leaks == [], generated.name
+        # the clear text reaches the operator as a secret stack output
+        assert any(clear_occurrences(v, generated.outputs["result"]) for k, v in rec.exports.items()
+                   if k in rec.secret_exports), generated.name
 
 
 def test_slack_webhook_reaches_alertmanager_as_a_mounted_secret_only(slack):

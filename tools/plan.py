@@ -40,6 +40,9 @@ def warnings(s: Settings, today: datetime.date | None = None) -> list[str]:
     spot = [p.name for p in s.karpenter.pools if "spot" in p.capacity_types] \
         if s.is_aws and s.autoscaling == "karpenter" else []
     spot += [g.name for g in s.node_groups if g.capacity_type == "SPOT"] if s.is_aws else []
+    if s.argocd.enabled and s.argocd.repo_url is None:
+        out.append("argocd.repoUrl is not set: Argo CD is installed without its root Application; set it to this "
+                   "repository's clone URL in the stack file (README, 'GitOps')")
     if spot:
         out.append(f"spot is allowed ({', '.join(spot)}): the account needs the AWSServiceRoleForEC2Spot "
                    "service-linked role (README, 'Spot and the EC2 Spot service-linked role')")
@@ -73,6 +76,20 @@ def grafana_exposure(s: Settings) -> str:
     return f"at {scheme}://{g.hostname} (the Istio gateway; also port-forward)"
 
 
+def gitops(s: Settings) -> str:
+    a = s.argocd
+    if not a.enabled:
+        return "none (argocd.enabled is false)"
+    ui = ("by port-forward only" if a.exposure.exposure == "port-forward"
+          else f"at https://{a.exposure.hostname} ({a.exposure.exposure}; also port-forward)")
+    head = f"Argo CD {versions.CHARTS['argo-cd'].version} ({'HA' if a.ha else 'single replicas'}), UI {ui}"
+    if a.repo_url is None:
+        return f"{head}; no root Application (argocd.repoUrl is not set)"
+    access = f"private, {a.credentials.type} credentials" if a.credentials else "public"
+    return (f"{head}; root Application platform-root <- {a.repo_url} ({access}) @ {a.revision}, path gitops/root, "
+            f"environment {s.stack}, workloads exposed via {s.workload_exposure}")
+
+
 def logs(s: Settings) -> str:
     backend, days = s.logs_backend, s.observability.logs.retention_days
     if backend == "none":
@@ -101,7 +118,7 @@ def key_settings(s: Settings) -> dict[str, Any]:
         return {"target": s.target, "tier": s.tier, "kind cluster": f"{s.cluster_name} (Kubernetes {s.kind.version}, "
                 f"{s.kind.workers} workers, ingress on 127.0.0.1:{s.kind.http_port}/{s.kind.https_port})",
                 "kube context": f"kind-{s.cluster_name}", "ingress gateway": gateway_exposure(s),
-                "monitoring": monitoring(s), "logs": logs(s)}
+                "monitoring": monitoring(s), "logs": logs(s), "gitops": gitops(s)}
     net = s.network
     out: dict[str, Any] = {
         "target": s.target,
@@ -118,6 +135,7 @@ def key_settings(s: Settings) -> dict[str, Any]:
         "ingress gateway": gateway_exposure(s),
         "monitoring": monitoring(s),
         "logs": logs(s),
+        "gitops": gitops(s),
     }
     out["node groups"] = [
         f"{g.name}: {','.join(g.instance_types)} {g.capacity_type} {g.ami_type} {g.min_size}/{g.desired_size}/"
