@@ -248,6 +248,9 @@ def test_every_outside_action_is_pinned_to_a_commit_with_its_tag():
     assert {"actions/checkout", "actions/setup-python", PULUMI, AWS_CREDENTIALS} <= set(pins), pins
     # one version of an action across the pipeline: a bump changes every use
     assert all(len(v) == 1 for v in pins.values()), pins
+    # and it is the one PIPELINE.md documents
+    table = re.findall(r"^\| `([\w./-]+)` \| (v[\d.]+) \| `([0-9a-f]{40})` \|$", SETUP_DOC.read_text(), flags=re.MULTILINE)
+    assert {a: {f"{sha} # {tag}"} for a, tag, sha in table} == pins
 
 
 def test_the_parsed_uses_agree_with_the_lines(workflows, actions):
