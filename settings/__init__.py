@@ -36,6 +36,7 @@ from settings.base import (
 )
 from settings.karpenter import FARGATE_PROFILE, KarpenterSettings
 from settings.observability import ObservabilitySettings
+from settings.policy import PolicySettings
 from settings.traffic import TrafficSettings
 from settings.types import between, dns_label
 
@@ -126,6 +127,8 @@ class Settings(Model):
     """AWS Load Balancer Controller (EKS only) and Istio."""
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     """Prometheus, Alertmanager and Grafana."""
+    policy: PolicySettings = Field(default_factory=PolicySettings)
+    """Policy pack exceptions: rules this stack may break, each with a written reason (policy/README.md)."""
 
     @field_validator("region")
     @classmethod
