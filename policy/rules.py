@@ -94,6 +94,9 @@ class Finding:
     rule: str
     level: Level
     message: str
+    """What is wrong, how to fix it and the rule's source (what the pack reports)."""
+    detail: str
+    """What is wrong, alone."""
     urn: str | None = None
     resource: str | None = None
     exception: str | None = None
@@ -101,7 +104,8 @@ class Finding:
 
     def as_dict(self) -> dict[str, Any]:
         return {"rule": self.rule, "level": self.level, "resource": self.resource, "urn": self.urn,
-                "message": self.message, **({"exception": self.exception} if self.exception else {})}
+                "detail": self.detail, "message": self.message,
+                **({"exception": self.exception} if self.exception else {})}
 
 
 def _levels(dev: Level, staging: Level, prod: Level) -> dict[str, Level]:
@@ -155,10 +159,6 @@ def _strings(value: Any) -> list[str]:
 
 def _of(resources: Sequence[Resource], type_: str) -> list[Resource]:
     return [r for r in resources if r.type == type_]
-
-
-def _label(r: Resource) -> str:
-    return r.name
 
 
 # ---- cluster --------------------------------------------------------------------------------------
@@ -482,16 +482,18 @@ def check_helm_pinned(type_: str, inputs: Mapping[str, Any]) -> Iterator[str]:
             yield f"chart {inputs.get('chart')} is not pinned to one version (version {version!r})"
 
 
+def _floating(image: str) -> bool:
+    """``repo/name:latest``, or no tag and no digest at all (which pulls latest)."""
+    last = image.rsplit("/", 1)[-1]
+    return image.endswith(":latest") or (":" not in last and "@" not in image)
+
+
 def _latest_images(value: Any, path: str = "") -> Iterator[str]:
     if isinstance(value, Mapping):
         for key, item in value.items():
             here = f"{path}.{key}" if path else str(key)
-            if key == "tag" and isinstance(item, str) and item.strip() in ("latest", ""):
-                # an empty tag falls back to the chart's appVersion, which is pinned: only "latest" floats
-                if item.strip() == "latest":
-                    yield here
-            elif key == "image" and isinstance(item, str) and (item.endswith(":latest") or
-                                                               (":" not in item.rsplit("/", 1)[-1] and "@" not in item)):
+            # an empty "tag" falls back to the chart's appVersion, which the pinned chart fixes
+            if (key == "tag" and item == "latest") or (key == "image" and isinstance(item, str) and _floating(item)):
                 yield here
             else:
                 yield from _latest_images(item, here)
@@ -762,7 +764,7 @@ def message(rule: Rule, detail: str, exception: str | None = None) -> str:
 def resource_findings(rule: Rule, res: Resource, tier: str, exception: str | None = None) -> list[Finding]:
     if rule.resource_check is None:
         return []
-    return [Finding(rule.name, "advisory" if exception else rule.level(tier), message(rule, d, exception),
+    return [Finding(rule.name, "advisory" if exception else rule.level(tier), message(rule, d, exception), d,
                     res.urn, res.name, exception) for d in rule.resource_check(res.type, res.inputs)]
 
 
@@ -770,7 +772,7 @@ def stack_findings(rule: Rule, resources: Sequence[Resource], tier: str,
                    exception: str | None = None) -> list[Finding]:
     if rule.stack_check is None:
         return []
-    return [Finding(rule.name, "advisory" if exception else rule.level(tier), message(rule, d, exception),
+    return [Finding(rule.name, "advisory" if exception else rule.level(tier), message(rule, d, exception), d,
                     r.urn if r else None, r.name if r else None, exception)
             for r, d in rule.stack_check(resources)]
 
@@ -791,13 +793,10 @@ def evaluate(resources: Sequence[Resource], tier: str, exceptions: Mapping[str, 
 def recorded(records: Iterable[Any], proxy: bool = False) -> list[Resource]:
     """The harness's recorded custom resources (``harness.Recorded``) as rules see them; ``proxy``
     wraps inputs in pulumi_policy's unknown-checking proxy, as the real analyzer does."""
-    wrap: Callable[[Any], Any] = (lambda x: x)
     if proxy:
         from pulumi_policy.proxy import unknown_checking_proxy
-
-        wrap = unknown_checking_proxy
-    return [Resource(r.type, r.name, r.urn, wrap(dict(r.inputs)), tuple(r.dependencies))
-            for r in records if r.custom]
+    return [Resource(r.type, r.name, r.urn, unknown_checking_proxy(dict(r.inputs)) if proxy else r.inputs,
+                     tuple(r.dependencies)) for r in records if r.custom]
 
 
 def rules_table() -> str:

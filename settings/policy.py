@@ -27,7 +27,7 @@ class PolicyException(Model):
 
     rule: str
     """The rule's name (policy/README.md lists them)."""
-    reason: str = Field(default="", validate_default=True)
+    reason: str
     """Why this stack may break the rule: required, shown with every finding of the rule."""
 
     @field_validator("rule")
