@@ -806,3 +806,30 @@ def rules_table() -> str:
         lines.append(f"| `{r.name}` | {r.levels['dev']} | {r.levels['staging']} | {r.levels['prod']} | "
                      f"{r.description} | {r.source} |")
     return "\n".join(lines)
+
+
+README = "policy/README.md"
+TABLE_START, TABLE_END = "<!-- rules:start -->", "<!-- rules:end -->"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """python -m policy.rules [--write]: print the rule table, or write it into policy/README.md."""
+    import sys
+    from pathlib import Path
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    table = rules_table()
+    if "--write" not in args:
+        print(table)
+        return 0
+    path = Path(__file__).resolve().parent / "README.md"
+    text = path.read_text()
+    head, rest = text.split(TABLE_START, 1)
+    _, tail = rest.split(TABLE_END, 1)
+    path.write_text(f"{head}{TABLE_START}\n{table}\n{TABLE_END}{tail}")
+    print(f"wrote {len(RULES)} rules into {README}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
