@@ -10,8 +10,8 @@ import runpy
 from pathlib import Path
 from typing import Any
 
-import pytest
 import pulumi_policy
+import pytest
 import yaml
 from pulumi.runtime import config as runtime_config
 from pulumi_policy import (
@@ -36,6 +36,8 @@ from tests.conftest import assert_config_error
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY_DIR = ROOT / "policy"
+# prod with one NAT gateway: a real mandatory violation (one cached evaluation for every test here)
+SINGLE_NAT = {f"{PROJECT}:network": {"natStrategy": "single"}}
 
 
 def raw_config(stack: str, **extra: Any) -> dict[str, Any]:
@@ -264,8 +266,7 @@ def test_the_rules_see_the_stacks_resources(stack_findings):
 
 
 def test_a_mandatory_violation_in_a_stack_is_found():
-    rec = run_stack("prod", overrides={f"{PROJECT}:network": {"natStrategy": "single",
-                                                              "interfaceEndpoints": ["ecr.api"]}})
+    rec = run_stack("prod", overrides=SINGLE_NAT)
     found = evaluate(recorded(rec, proxy=True), "prod")
     assert [f.rule for f in found if f.level == "mandatory"] == ["nat-per-az"]
 
@@ -274,7 +275,7 @@ def test_a_stack_exception_turns_the_rule_advisory_with_its_reason():
     reason = "staging-like prod test: one NAT is accepted"
     settings = parse_settings(raw_config("prod", policy={"exceptions": [{"rule": "nat-per-az", "reason": reason}]}),
                               "prod")
-    rec = run_stack("prod", overrides={f"{PROJECT}:network": {"natStrategy": "single"}})
+    rec = run_stack("prod", overrides=SINGLE_NAT)
     found = [f for f in evaluate(recorded(rec), "prod", settings.policy.by_rule) if f.rule == "nat-per-az"]
     assert found and all(f.level == "advisory" and f.exception == reason and reason in f.message for f in found)
 
@@ -388,7 +389,7 @@ def test_pack_policies_run_the_rule_functions_on_engine_arguments():
     assert len(reported) == 1 and "httpTokens is 'optional'" in reported[0][0]
     assert "Stack exception: why" in reported[0][0]
     # a stack policy gets every resource with its dependencies, as AnalyzeStack builds them
-    single_nat = run_stack("prod", overrides={f"{PROJECT}:network": {"natStrategy": "single"}})
+    single_nat = run_stack("prod", overrides=SINGLE_NAT)
     by_urn: dict[str, PolicyResource] = {}
     for r in (r for r in single_nat if r.custom):
         by_urn[r.urn] = PolicyResource(r.type, unknown_checking_proxy(dict(r.inputs)), r.urn, r.name, opts, None,
