@@ -102,11 +102,6 @@ class Finding:
     exception: str | None = None
     """The stack's written reason when the stack has an exception for this rule."""
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"rule": self.rule, "level": self.level, "resource": self.resource, "urn": self.urn,
-                "detail": self.detail, "message": self.message,
-                **({"exception": self.exception} if self.exception else {})}
-
 
 def _levels(dev: Level, staging: Level, prod: Level) -> dict[str, Level]:
     return {"dev": dev, "staging": staging, "prod": prod}
@@ -409,11 +404,14 @@ def check_addon_pinned(type_: str, inputs: Mapping[str, Any]) -> Iterator[str]:
 def _wildcard_statements(doc: Mapping[str, Any]) -> list[str]:
     found = []
     for s in _statements(doc):
-        if s.get("Effect") != "Allow" or s.get("Condition") or "NotAction" in s:
+        if s.get("Effect") != "Allow" or s.get("Condition") or "*" not in _strings(s.get("Resource")):
             continue
         actions = [a for a in _strings(s.get("Action")) if a == "*" or a.endswith(":*")]
-        if actions and "*" in _strings(s.get("Resource")):
+        if actions:
             found.append(f"{s.get('Sid') or 'a statement'} allows {actions} on * without a condition")
+        elif "NotAction" in s:
+            # Allow + NotAction on * grants everything but the listed actions
+            found.append(f"{s.get('Sid') or 'a statement'} allows everything but {_strings(s.get('NotAction'))} on *")
     return found
 
 
@@ -440,28 +438,29 @@ def check_no_admin_attachment(type_: str, inputs: Mapping[str, Any]) -> Iterator
                 yield f"{arn} is attached to the role"
 
 
-def _trusts(doc: Mapping[str, Any], principal: str) -> list[Mapping[str, Any]]:
-    out = []
-    for s in _statements(doc):
-        p = _map(s.get("Principal"))
-        if s.get("Effect") == "Allow" and any(principal in v for v in _strings(p.get("Service")) +
-                                              _strings(p.get("Federated"))):
-            out.append(s)
-    return out
+def _trusts_service(doc: Mapping[str, Any], service: str) -> bool:
+    return any(s.get("Effect") == "Allow" and service in _strings(_map(s.get("Principal")).get("Service"))
+               for s in _statements(doc))
+
+
+def _web_identity_trusts(doc: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """IRSA statements: an OIDC provider (Federated) may assume the role with a web identity token."""
+    return [s for s in _statements(doc) if s.get("Effect") == "Allow" and _map(s.get("Principal")).get("Federated")
+            and "sts:AssumeRoleWithWebIdentity" in _strings(s.get("Action"))]
 
 
 def check_pod_role_trust(resources: Sequence[Resource]) -> Iterator[tuple[Resource | None, str]]:
     associations = _of(resources, POD_IDENTITY)
     for role in _of(resources, IAM_ROLE):
         doc = _document(role.inputs.get("assumeRolePolicy"))
-        if _trusts(doc, "pods.eks.amazonaws.com"):
+        if _trusts_service(doc, "pods.eks.amazonaws.com"):
             # Pod Identity: the association names the one namespace/service account the role serves
             bound = {(_get(a.inputs, "namespace"), _get(a.inputs, "serviceAccount"))
                      for a in associations if role.urn in a.dependencies}
             if len(bound) != 1:
                 yield role, (f"Pod Identity role {role.name} is associated with {len(bound)} service accounts "
                              f"{sorted(map(str, bound))}")
-        for s in _trusts(doc, "oidc-provider"):
+        for s in _web_identity_trusts(doc):
             # IRSA: the trust must pin the token's subject to one service account
             subjects = [v for op, cond in _map(s.get("Condition")).items() for k, v in _map(cond).items()
                         if op == "StringEquals" and k.endswith(":sub")]
