@@ -428,3 +428,41 @@ def test_pulumi_policy_yaml_runs_the_pack_in_the_projects_venv_with_one_set_of_p
 def test_policy_readme_lists_the_current_rules():
     text = (POLICY_DIR / "README.md").read_text()
     assert rules.rules_table() in text, "regenerate it: python -m policy.rules --write"
+
+
+def test_the_pack_boots_as_the_cli_starts_it_and_answers_over_grpc():
+    """What `pulumi preview --policy-pack policy` does, minus the CLI: run pulumi.policy's entry point in
+    the pack's folder with the stack in the environment (the pulumi-analyzer-policy-python shim's
+    command line), read the port it prints, then ask for the policies and analyze a resource."""
+    import os
+    import subprocess
+    import sys
+
+    import grpc
+    from google.protobuf import empty_pb2, struct_pb2
+    from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
+
+    cfg = {k: v if isinstance(v, str) else json.dumps(v) for k, v in stack_config("dev").items()}
+    env = {**os.environ, "PULUMI_STACK": "dev", "PULUMI_PROJECT": PROJECT, "PULUMI_DRY_RUN": "true",
+           "PULUMI_CONFIG": json.dumps(cfg)}
+    proc = subprocess.Popen([sys.executable, "-u", "-m", "pulumi.policy", "127.0.0.1:1", "."], cwd=POLICY_DIR,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        port = proc.stdout.readline().strip()
+        assert port.isdigit(), proc.stderr.read()
+        stub = analyzer_pb2_grpc.AnalyzerStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
+        info = stub.GetAnalyzerInfo(empty_pb2.Empty(), timeout=30)
+        got = {p.name: analyzer_pb2.EnforcementLevel.Name(p.enforcementLevel) for p in info.policies}
+        assert info.name == "eks-platform" and set(got) == set(rules.RULE_NAMES)
+        assert got["nat-per-az"] == "ADVISORY" and got["imdsv2-required"] == "MANDATORY"  # dev's levels
+        props = struct_pb2.Struct()
+        props.update({"metadataOptions": {"httpTokens": "optional", "httpPutResponseHopLimit": 1},
+                      "blockDeviceMappings": [{"ebs": {"encrypted": "true"}}]})
+        resp = stub.Analyze(analyzer_pb2.AnalyzeRequest(
+            type=rules.LAUNCH_TEMPLATE, name="lt", urn=f"urn:pulumi:dev::{PROJECT}::{rules.LAUNCH_TEMPLATE}::lt",
+            properties=props), timeout=30)
+        assert [d.policyName for d in resp.diagnostics] == ["imdsv2-required"]
+        assert "Fix: set metadataOptions.httpTokens: required" in resp.diagnostics[0].message
+    finally:
+        proc.kill()
+        proc.wait()
