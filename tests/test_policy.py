@@ -466,3 +466,23 @@ def test_the_pack_boots_as_the_cli_starts_it_and_answers_over_grpc():
     finally:
         proc.kill()
         proc.wait()
+
+
+@pytest.mark.parametrize(("chart", "folder", "name", "defaults_key"), [
+    ("karpenter", "karpenter", "values.yaml", None),
+    ("aws-load-balancer-controller", "aws-load-balancer-controller", "values.yaml", None),
+    ("gateway", "istio", "gateway-values.yaml", "_internal_defaults_do_not_set"),
+    ("istiod", "istio", "istiod-values.yaml", "_internal_defaults_do_not_set"),
+])
+def test_controller_table_reads_keys_and_defaults_the_charts_have(chart, folder, name, defaults_key):
+    from harness.upstream import load_yaml
+
+    values = load_yaml(folder, name)
+    values = values.get(defaults_key, values) if defaults_key else values
+    ctrl = rules.CONTROLLERS[chart]
+    found = [rules._get(values, *p.split(".")) for p in ctrl.replicas if rules._get(values, *p.split(".")) is not None]
+    assert found, f"{chart}: none of {ctrl.replicas} is a key of its values.yaml"
+    assert found[0] == ctrl.default_replicas  # the count assumed when the platform sets none
+    # the budget check on the chart's own defaults agrees with what the chart renders by default
+    renders_pdb = {"karpenter": True, "aws-load-balancer-controller": False, "gateway": False, "istiod": True}
+    assert ctrl.pdb(values) is renders_pdb[chart]
