@@ -800,10 +800,11 @@ def recorded(records: Iterable[Any], proxy: bool = False) -> list[Resource]:
 
 def rules_table() -> str:
     """The rule list as a Markdown table (policy/README.md holds it; a test keeps it current)."""
-    lines = ["| rule | dev | staging | prod | checks | source |", "|---|---|---|---|---|---|"]
+    lines = ["| rule | dev | staging | prod | checks | why advisory where it is | source |",
+             "|---|---|---|---|---|---|---|"]
     for r in RULES:
         lines.append(f"| `{r.name}` | {r.levels['dev']} | {r.levels['staging']} | {r.levels['prod']} | "
-                     f"{r.description} | {r.source} |")
+                     f"{r.description} | {r.reason or '-'} | {r.source} |")
     return "\n".join(lines)
 
 
