@@ -482,9 +482,9 @@ def check_helm_pinned(type_: str, inputs: Mapping[str, Any]) -> Iterator[str]:
 
 
 def _floating(image: str) -> bool:
-    """``repo/name:latest``, or no tag and no digest at all (which pulls latest)."""
+    """``repo/name:latest``, or no tag and no digest at all (which pulls latest); "" is the chart's default."""
     last = image.rsplit("/", 1)[-1]
-    return image.endswith(":latest") or (":" not in last and "@" not in image)
+    return bool(image) and (image.endswith(":latest") or (":" not in last and "@" not in image))
 
 
 def _latest_images(value: Any, path: str = "") -> Iterator[str]:

@@ -200,6 +200,12 @@ CASES: dict[str, tuple[Any, Any]] = {
     "helm-release-pinned": (helm("karpenter", version="^1.14"), helm("karpenter", version="1.14.1")),
     "no-latest-image-tag": (helm("gateway", image={"repository": "istio/proxyv2", "tag": "latest"}),
                             helm("gateway", image={"repository": "istio/proxyv2", "tag": "1.31.1"})),
+    "no-latest-image-tag (workload)": (("kubernetes:apps/v1:Deployment", {"spec": {"template": {"spec": {
+        "containers": [{"name": "app", "image": "nginx"}]}}}}),
+        ("kubernetes:apps/v1:Deployment", {"spec": {"template": {"spec": {
+            "containers": [{"name": "app", "image": "nginx:1.29@sha256:abc"}], "initContainers": []}}}})),
+    "no-latest-image-tag (chart default)": (helm("istiod", pilot={"image": "pilot:latest"}),
+                                            helm("istiod", pilot={"image": ""})),
     "controller-replicas": (helm("metrics-server"), helm("metrics-server", replicas=2)),
     "controller-pdb": (helm("aws-load-balancer-controller", replicaCount=2),
                        helm("aws-load-balancer-controller", podDisruptionBudget={"maxUnavailable": 1})),
