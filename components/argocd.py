@@ -212,7 +212,9 @@ class ArgoCd(PlatformComponent):
     def __init__(self, name: str, args: ArgoCdArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE, name, opts)
         cluster, s = args.cluster, args.settings
-        namespace = helm.namespace(f"{name}-namespace", self, cluster, NAMESPACE)
+        # baseline: the chart's own pods run non-root with read-only roots, but the redis-ha subchart does not
+        # set every field restricted asks for (seccomp profile, capabilities)
+        namespace = helm.namespace(f"{name}-namespace", self, cluster, NAMESPACE, labels=helm.pod_security("baseline"))
         password = random.RandomPassword(f"{name}-admin", length=32, special=False, opts=child_opts(self))
         self.admin_password = pulumi.Output.secret(password.result)
         # before the chart: the server reads it when it starts (configs.secret.createSecret is false)

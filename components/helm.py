@@ -49,6 +49,15 @@ def release(name: str, parent: pulumi.Resource, cluster: ClusterHandle, chart: s
     )
 
 
+POD_SECURITY_ENFORCE = "pod-security.kubernetes.io/enforce"
+
+
+def pod_security(level: str) -> dict[str, str]:
+    """The Pod Security admission label that makes a namespace enforce ``level`` (privileged, baseline or
+    restricted); kubernetes.io/docs/concepts/security/pod-security-admission."""
+    return {POD_SECURITY_ENFORCE: level}
+
+
 def namespace(name: str, parent: pulumi.Resource, cluster: ClusterHandle, namespace_name: str, *,
               labels: Mapping[str, str] | None = None,
               opts: pulumi.ResourceOptions | None = None) -> k8s.core.v1.Namespace:

@@ -88,12 +88,15 @@ def gateway_values(cluster: ClusterHandle, s: IstioSettings) -> dict[str, Any]:
             f"{NLB}-scheme": s.gateway_scheme,
             f"{NLB}-attributes": "load_balancing.cross_zone.enabled=true",
         }}
+    autoscaled = cluster.aws is not None
+    min_replicas = 2 if cluster.az_count > 1 else 1
     return {
         "name": GATEWAY,
         "service": service,
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "1Gi"}},
-        "autoscaling": {"enabled": cluster.aws is not None, "minReplicas": 2 if cluster.az_count > 1 else 1,
-                        "maxReplicas": 5},
+        "autoscaling": {"enabled": autoscaled, "minReplicas": min_replicas, "maxReplicas": 5},
+        # a budget only where two or more replicas run: the chart allows one only then (gateway values.yaml)
+        **({"podDisruptionBudget": {"minAvailable": 1}} if autoscaled and min_replicas > 1 else {}),
     }
 
 
@@ -106,14 +109,17 @@ class Istio(PlatformComponent):
     def __init__(self, name: str, args: IstioArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE, name, opts)
         cluster, s = args.cluster, args.settings
-        system = helm.namespace(f"{name}-system", self, cluster, SYSTEM_NAMESPACE)
+        # istiod and the gateway need no host access or extra capabilities (no Istio CNI here)
+        system = helm.namespace(f"{name}-system", self, cluster, SYSTEM_NAMESPACE,
+                                labels=helm.pod_security("baseline"))
         self.base = helm.release(f"{name}-base", self, cluster, "istio-base", namespace=system.metadata.name,
                                  release_name="istio-base", values={})
         self.istiod = helm.release(f"{name}-istiod", self, cluster, "istiod", namespace=system.metadata.name,
                                    values=istiod_values(cluster, s),
                                    # its CRDs come with base
                                    opts=pulumi.ResourceOptions(depends_on=[self.base]))
-        ingress = helm.namespace(f"{name}-ingress", self, cluster, GATEWAY_NAMESPACE)
+        ingress = helm.namespace(f"{name}-ingress", self, cluster, GATEWAY_NAMESPACE,
+                                 labels=helm.pod_security("baseline"))
         self.gateway = helm.release(f"{name}-gateway", self, cluster, "istio-gateway",
                                     namespace=ingress.metadata.name, release_name=GATEWAY,
                                     values=gateway_values(cluster, s),
@@ -127,8 +133,10 @@ class Istio(PlatformComponent):
             opts=child_opts(self, cluster.k8s_opts(after_istiod)))
         self.namespaces = {}
         for namespace in s.injected_namespaces:
+            # injected pods run istio-init with NET_ADMIN and NET_RAW, which baseline forbids without the
+            # Istio CNI plugin (istio.io/latest/docs/setup/additional-setup/pod-security-admission)
             self.namespaces[namespace] = helm.namespace(f"{name}-ns-{namespace}", self, cluster, namespace,
-                                                        labels=INJECTION)
+                                                        labels={**INJECTION, **helm.pod_security("privileged")})
         for namespace in s.permissive_namespaces:
             k8s.apiextensions.CustomResource(
                 f"{name}-permissive-{namespace}", api_version=SECURITY_API, kind="PeerAuthentication",

@@ -166,7 +166,9 @@ class Logging(PlatformComponent):
     def __init__(self, name: str, args: LoggingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE, name, opts)
         cluster = args.cluster
-        namespace = helm.namespace(f"{name}-namespace", self, cluster, NAMESPACE)
+        # Fluent Bit reads the nodes' /var/log through hostPath volumes: only privileged admits them
+        namespace = helm.namespace(f"{name}-namespace", self, cluster, NAMESPACE,
+                                   labels=helm.pod_security("privileged"))
         fluent_bit_ready: list[pulumi.Resource] = []
         fluent_bit_annotations: dict[str, Any] = {}
         if args.backend == "cloudwatch":

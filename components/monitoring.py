@@ -127,7 +127,9 @@ class Monitoring(PlatformComponent):
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE, name, opts)
         cluster, s = args.cluster, args.settings
-        namespace = helm.namespace(f"{name}-namespace", self, cluster, NAMESPACE)
+        # node-exporter uses the host's network, PID namespace and paths, which only privileged allows
+        namespace = helm.namespace(f"{name}-namespace", self, cluster, NAMESPACE,
+                                   labels=helm.pod_security("privileged"))
         password = random.RandomPassword(f"{name}-grafana-admin", length=32, special=False, opts=child_opts(self))
         self.grafana_password = pulumi.Output.secret(password.result)
         secrets: list[pulumi.Resource] = [k8s.core.v1.Secret(

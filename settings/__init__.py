@@ -37,6 +37,7 @@ from settings.base import (
 from settings.gitops import ArgoCdSettings
 from settings.karpenter import FARGATE_PROFILE, KarpenterSettings
 from settings.observability import ObservabilitySettings
+from settings.policy import PolicySettings
 from settings.traffic import TrafficSettings
 from settings.types import between, dns_label
 
@@ -129,6 +130,8 @@ class Settings(Model):
     """Prometheus, Alertmanager and Grafana."""
     argocd: ArgoCdSettings = Field(default_factory=ArgoCdSettings)
     """Argo CD, the repository it syncs and its root Application."""
+    policy: PolicySettings = Field(default_factory=PolicySettings)
+    """Policy pack exceptions: rules this stack may break, each with a written reason (policy/README.md)."""
 
     @field_validator("region")
     @classmethod

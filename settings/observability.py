@@ -106,7 +106,8 @@ class LogsSettings(Model):
 
     backend: LogBackend | None = None
     """cloudwatch (EKS; the default there), loki (EKS and kind) or none (the default on kind)."""
-    retention_days: RetentionDays = tiered(dev=7, staging=30, prod=90)
+    # prod keeps a year, like its control-plane logs (the policy pack's log-group-retention-year)
+    retention_days: RetentionDays = tiered(dev=7, staging=30, prod=365)
     """Days logs are kept: the CloudWatch log group's retention, or Loki's retention and its bucket's expiry."""
     loki: LokiSettings = Field(default_factory=LokiSettings)
     """Loki's storage (backend loki)."""

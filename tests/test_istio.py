@@ -104,8 +104,10 @@ def test_strict_mtls_mesh_wide_permissive_only_where_listed_and_injection_labels
     policies = {r.inputs["metadata"]["namespace"]: r.inputs["spec"]["mtls"]["mode"] for r in rec.of_type(PEER_AUTH)}
     assert policies == {"istio-system": "STRICT", "legacy": "PERMISSIVE"}
     namespaces = {r.inputs["metadata"]["name"]: r.inputs["metadata"]["labels"] for r in rec.of_type("kubernetes:core/v1:Namespace")}
-    assert namespaces["shop"] == {"istio-injection": "enabled"} == namespaces["legacy"]
-    assert namespaces["istio-system"] == {} and namespaces["istio-ingress"] == {}
+    meshed = {"istio-injection": "enabled", "pod-security.kubernetes.io/enforce": "privileged"}
+    assert namespaces["shop"] == meshed == namespaces["legacy"]
+    baseline = {"pod-security.kubernetes.io/enforce": "baseline"}
+    assert namespaces["istio-system"] == baseline == namespaces["istio-ingress"]
     istiod = releases(rec)["istiod"]
     for policy in rec.of_type(PEER_AUTH):
         assert rec.depends_on(policy, istiod)  # its validating webhook answers first

@@ -83,7 +83,7 @@ def test_cloudwatch_is_the_eks_default_with_an_encrypted_retained_log_group(dev)
     assert logs["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"].endswith(
         ":log-group:/aws/eks/eks-platform-dev/containers")
     assert run_stack("prod").one("aws:cloudwatch/logGroup:LogGroup", "prod-logging-containers").inputs[
-        "retentionInDays"] == 90
+        "retentionInDays"] == 365
 
 
 def test_fluent_bit_may_only_write_its_log_group_through_pod_identity(dev):

@@ -93,3 +93,30 @@ def test_plan_lists_monitoring_grafana_exposure_and_the_log_backend():
     assert "Grafana at http://grafana.example.com (the Istio gateway" in routed["monitoring"]
     assert routed["logs"].startswith("Fluent Bit to Loki") and "a new encrypted S3 bucket" in routed["logs"]
     assert key_settings(make_settings("local"))["logs"] == "none (observability.logs.backend)"
+
+def test_plan_lists_policy_results_per_rule(capsys):
+    data = plan.build_plan("staging")
+    pol = data["policy"]
+    assert pol["tier"] == "staging" and pol["rulesChecked"] >= 30 and pol["mandatory"] == 0
+    nat = next(r for r in pol["rules"] if r["rule"] == "nat-per-az")
+    assert nat["level"] == "advisory" and nat["violations"][0]["resource"] is None
+    assert "1 NAT gateway(s) for private subnets in 3 AZs" in nat["violations"][0]["detail"]
+    assert "natStrategy per-az" in nat["fix"]
+    assert plan.main(["--stack", "staging"]) == 0
+    text = capsys.readouterr().out
+    assert "Policy (" in text and "0 mandatory" in text
+    assert "  - nat-per-az (advisory): There is one NAT gateway per AZ of the private subnets." in text
+
+
+def test_plan_policy_section_shows_mandatory_violations_and_exceptions():
+    from settings import parse_settings
+
+    raw = {"aws:region": "us-east-1", "network": {"natStrategy": "single"}}
+    rec = plan.run_stack("prod", overrides={"eks-platform:network": {"natStrategy": "single"}})
+    pol = plan.policy_results(parse_settings(raw, "prod"), rec)
+    assert pol["mandatory"] == 1 and pol["rules"][0]["rule"] == "nat-per-az"
+    excepted = parse_settings({**raw, "policy": {"exceptions": [{"rule": "nat-per-az", "reason": "one AZ is ok"}]}},
+                              "prod")
+    pol = plan.policy_results(excepted, rec)
+    assert pol["mandatory"] == 0
+    assert next(r for r in pol["rules"] if r["rule"] == "nat-per-az")["exception"] == "one AZ is ok"

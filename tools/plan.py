@@ -146,6 +146,26 @@ def key_settings(s: Settings) -> dict[str, Any]:
     return out
 
 
+def policy_results(s: Settings, rec: Recording) -> dict[str, Any]:
+    """The policy pack's rules over the recorded resources, at the stack's tier with its exceptions:
+    per rule that is broken, its level and each violation (the same functions `pulumi preview
+    --policy-pack policy` runs)."""
+    from policy.rules import BY_NAME, evaluate, recorded
+
+    findings = evaluate(recorded(rec, proxy=True), s.tier, s.policy.by_rule)
+    rules: dict[str, dict[str, Any]] = {}
+    for f in findings:
+        entry = rules.setdefault(f.rule, {"rule": f.rule, "level": f.level, "exception": f.exception,
+                                          "description": BY_NAME[f.rule].description, "fix": BY_NAME[f.rule].fix,
+                                          "violations": []})
+        entry["violations"].append({"resource": f.resource, "urn": f.urn, "detail": f.detail, "message": f.message})
+    ordered = sorted(rules.values(), key=lambda r: (r["level"] != "mandatory", r["rule"]))
+    return {"tier": s.tier, "rulesChecked": len(BY_NAME),
+            "mandatory": sum(len(r["violations"]) for r in ordered if r["level"] == "mandatory"),
+            "advisory": sum(len(r["violations"]) for r in ordered if r["level"] == "advisory"),
+            "rules": ordered}
+
+
 def build_plan(stack: str) -> dict[str, Any]:
     settings = parse_settings(_raw(stack), stack)
     started = time.perf_counter()
@@ -168,6 +188,7 @@ def build_plan(stack: str) -> dict[str, Any]:
         "totals": {"resources": sum(1 for r in rec if r.custom), "components": sum(1 for r in rec if not r.custom)},
         "evaluationSeconds": round(elapsed, 2),
         "exports": sorted(rec.exports),
+        "policy": policy_results(settings, rec),
     }
 
 
@@ -244,6 +265,18 @@ def render(plan: dict[str, Any]) -> str:
     if plan["kindConfig"]:
         lines += ["", "kind config (kind create cluster --config=-)"]
         lines += [f"  {line}" for line in plan["kindConfig"].splitlines()]
+    if plan.get("policy"):
+        pol = plan["policy"]
+        lines += ["", f"Policy ({pol['rulesChecked']} rules at tier {pol['tier']}: {pol['mandatory']} mandatory, "
+                  f"{pol['advisory']} advisory violations; pulumi preview --policy-pack policy enforces them)"]
+        for rule in pol["rules"]:
+            excepted = f", excepted: {rule['exception']}" if rule["exception"] else ""
+            lines.append(f"  {'x' if rule['level'] == 'mandatory' else '-'} {rule['rule']} "
+                         f"({rule['level']}{excepted}): {rule['description']}")
+            lines += [f"      {v['resource'] or 'stack'}: {v['detail']}" for v in rule["violations"]]
+            lines.append(f"      fix: {rule['fix']}")
+        if not pol["rules"]:
+            lines.append("  every rule passes")
     lines += ["", f"Exports: {', '.join(plan['exports'])}"]
     return "\n".join(lines)
 
