@@ -36,6 +36,7 @@ from settings.base import (
 )
 from settings.karpenter import FARGATE_PROFILE, KarpenterSettings
 from settings.observability import ObservabilitySettings
+from settings.teams import TeamSettings, check_teams
 from settings.traffic import TrafficSettings
 from settings.types import between, dns_label
 
@@ -126,6 +127,10 @@ class Settings(Model):
     """AWS Load Balancer Controller (EKS only) and Istio."""
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     """Prometheus, Alertmanager and Grafana."""
+    teams: list[TeamSettings] = Field(default_factory=list)
+    """Application teams, each a namespace with Pod Security, quota, limits, network policies, access
+    and optionally a Karpenter NodePool (settings/teams.py)."""
+    _teams = model_validator(mode="after")(check_teams)
 
     @field_validator("region")
     @classmethod
