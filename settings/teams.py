@@ -166,11 +166,12 @@ class TeamSettings(Model):
     @classmethod
     def _pool_name(cls, data: Any) -> Any:
         # the pool is named after the team, so that a team can never take another pool's name
-        if isinstance(data, dict) and isinstance(data.get("nodePool"), dict):
-            pool = data["nodePool"]
-            if "name" in pool:
-                raise invalid("nodePool.name", "a team's pool is named team-<team name>; remove name")
-            data = {**data, "nodePool": {**pool, "name": f"{TEAM_POOL_PREFIX}{data.get('name', '')}"[:63]}}
+        for key in ("nodePool", "node_pool"):
+            if isinstance(data, dict) and isinstance(data.get(key), dict):
+                pool = data[key]
+                if "name" in pool:
+                    raise invalid("nodePool.name", "a team's pool is named team-<team name>; remove name")
+                data = {**data, key: {**pool, "name": f"{TEAM_POOL_PREFIX}{data.get('name', '')}"[:63]}}
         return data
 
     @field_validator("name")
