@@ -41,7 +41,10 @@ components/eks_addons.py; by kindnetd on kind since kind v0.24.0, kubernetes-sig
   Istio, the sidecar's 15020 merged metrics and 15090 Envoy metrics).
 Namespaces are selected by ``kubernetes.io/metadata.name``, which the API server sets on every
 namespace (Kubernetes >= 1.22), so no one can label their way into a peer.
-Not allowed, by design: egress to the internet or to the Kubernetes API, and traffic between teams.
+- with ``egressCidrs``: ``allow-egress-cidrs`` (egress to those IPv4 blocks, any port).
+Not allowed, by design: other egress (the internet, AWS APIs, the Kubernetes API) and traffic between
+teams. Traffic from the pod's own node (kubelet probes) is never blocked by NetworkPolicy (Kubernetes
+docs, network-policies: "what you can't do").
 """
 
 from __future__ import annotations
@@ -114,6 +117,9 @@ def network_policies(team: TeamSettings, *, istio: bool, monitoring: bool) -> di
         "allow-dns": {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{
             "to": [DNS_PEER], "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}]},
     }
+    if team.egress_cidrs:
+        policies["allow-egress-cidrs"] = {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{
+            "to": [{"ipBlock": {"cidr": cidr}} for cidr in team.egress_cidrs]}]}
     if istio:
         policies["allow-istiod"] = {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{
             "to": [ISTIOD_PEER], "ports": [{"protocol": "TCP", "port": ISTIOD_XDS_PORT}]}]}

@@ -15,6 +15,7 @@ from pydantic import Field, field_validator, model_validator
 from settings.base import Model, invalid, tiered
 from settings.karpenter import NodePoolSettings, PoolTaint
 from settings.types import (
+    Cidr,
     CpuQuantity,
     Memory,
     Quantity,
@@ -157,6 +158,9 @@ class TeamSettings(Model):
     metrics_ports: list[between(1, 65535) | str] = Field(default_factory=lambda: ["metrics", "http-metrics"])
     """Pod ports Prometheus may scrape (numbers or container port names); with Istio, the sidecar's
     15020 and 15090 are added."""
+    egress_cidrs: list[Cidr] = Field(default_factory=list)
+    """IPv4 CIDRs the team's pods may reach beyond the cluster (a database subnet, VPC endpoints), on
+    any port; none by default: egress is denied except DNS, the namespace itself and istiod."""
     node_pool: NodePoolSettings | None = None
     """A Karpenter NodePool of the team's own (aws with autoscaling karpenter only), named team-<name>,
     its nodes labelled and tainted platform.eks/team=<name>; the fields of a karpenter.nodePools entry
@@ -211,6 +215,13 @@ class TeamSettings(Model):
 
     @model_validator(mode="after")
     def _pool(self) -> TeamSettings:
+        for res, total in (("cpu", self.quota.limits_cpu), ("memory", self.quota.limits_memory)):
+            # a container allowed more than the whole namespace could never be admitted
+            if quantity(getattr(self.limit_range.max, res)) > quantity(total):
+                raise invalid(f"limitRange.max.{res}", "must be at most quota.limits{Res} ({total})",
+                              Res=res.capitalize(), total=total)
+        if len(set(self.egress_cidrs)) != len(self.egress_cidrs):
+            raise invalid("egressCidrs", "list each CIDR once")
         if self.node_pool is not None and len(TEAM_POOL_PREFIX + self.name) > 63:
             raise invalid("name", "is too long for a team with a nodePool: team-<name> must fit 63 characters")
         return self
