@@ -133,6 +133,13 @@ class LimitRangeSettings(Model):
                             "default": pair(self.default_limit), "max": pair(self.max)}]}
 
 
+class TeamPoolSettings(NodePoolSettings):
+    """A team's NodePool: a karpenter.nodePools entry whose name the platform sets."""
+
+    name: str = ""
+    """Set by the platform to team-<team name>; leave it out."""
+
+
 class TeamSettings(Model):
     """One application team: its namespace (named after the team) and what comes with it."""
 
@@ -161,7 +168,7 @@ class TeamSettings(Model):
     egress_cidrs: list[Cidr] = Field(default_factory=list)
     """IPv4 CIDRs the team's pods may reach beyond the cluster (a database subnet, VPC endpoints), on
     any port; none by default: egress is denied except DNS, the namespace itself and istiod."""
-    node_pool: NodePoolSettings | None = None
+    node_pool: TeamPoolSettings | None = None
     """A Karpenter NodePool of the team's own (aws with autoscaling karpenter only), named team-<name>,
     its nodes labelled and tainted platform.eks/team=<name>; the fields of a karpenter.nodePools entry
     except name."""
@@ -171,11 +178,8 @@ class TeamSettings(Model):
     def _pool_name(cls, data: Any) -> Any:
         # the pool is named after the team, so that a team can never take another pool's name
         for key in ("nodePool", "node_pool"):
-            if isinstance(data, dict) and isinstance(data.get(key), dict):
-                pool = data[key]
-                if "name" in pool:
-                    raise invalid("nodePool.name", "a team's pool is named team-<team name>; remove name")
-                data = {**data, key: {**pool, "name": f"{TEAM_POOL_PREFIX}{data.get('name', '')}"[:63]}}
+            if isinstance(data, dict) and isinstance(data.get(key), dict) and "name" in data[key]:
+                raise invalid("nodePool.name", "a team's pool is named team-<team name>; remove name")
         return data
 
     @field_validator("name")
@@ -234,6 +238,7 @@ class TeamSettings(Model):
             return None
         taint = PoolTaint(key=TEAM_LABEL, value=self.name, effect="NoSchedule")
         return self.node_pool.model_copy(update={
+            "name": f"{TEAM_POOL_PREFIX}{self.name}",
             "labels": {**self.node_pool.labels, TEAM_LABEL: self.name},
             "taints": [*(t for t in self.node_pool.taints if t.key != TEAM_LABEL), taint]})
 
@@ -287,9 +292,11 @@ def check_teams(settings: Settings) -> Settings:
                 raise invalid(f"{key}.nodePool", "needs Karpenter: the aws target with autoscaling 'karpenter' "
                               "(target is '{target}', autoscaling '{autoscaling}'); remove nodePool",
                               target=settings.target, autoscaling=settings.autoscaling)
-            if team.node_pool.name in pools:
+            pool = team.pool
+            assert pool is not None
+            if pool.name in pools:
                 raise invalid(f"{key}.nodePool", "its name {pool} is taken by a karpenter.nodePools entry; "
-                              "rename that pool", pool=team.node_pool.name)
+                              "rename that pool", pool=pool.name)
             if team.node_pool.node_class not in classes:
                 raise invalid(f"{key}.nodePool.nodeClass", "no node class named '{ref}'; karpenter.nodeClasses "
                               "has {classes}", ref=team.node_pool.node_class, classes=sorted(classes))

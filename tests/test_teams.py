@@ -103,7 +103,12 @@ def test_quota_and_limit_range_from_config():
     teams = [{"name": "payments", "iamRoleArns": [TEAM_ROLE],
               "quota": {"requestsCpu": "6", "limitsCpu": 12, "pods": 30},
               "limitRange": {"defaultRequest": {"cpu": "50m"}, "max": {"memory": "8Gi"}}}]
-    rec = evaluate("staging", teams)
+    settings = make_settings("staging", teams=teams)
+
+    def program():
+        Teams("staging-teams", TeamsArgs(cluster=fake_eks_handle(), teams=settings.teams))
+
+    rec = run(program, stack="staging")
     hard = namespaced(rec, QUOTA, "payments", "team").inputs["spec"]["hard"]
     assert (hard["requests.cpu"], hard["limits.cpu"], hard["pods"], hard["requests.memory"]) == ("6", "12", "30", "16Gi")
     assert namespaced(rec, LIMITS, "payments", "team").inputs["spec"] == {"limits": [{
