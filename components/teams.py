@@ -38,13 +38,13 @@ components/eks_addons.py; by kindnetd on kind since kind v0.24.0, kubernetes-sig
   Services choose them);
 - with monitoring: ``allow-prometheus`` (ingress from Prometheus pods, ``app.kubernetes.io/name=
   prometheus`` in monitoring, as the operator labels them, on the team's metrics ports and, with
-  Istio, the sidecar's 15020 merged metrics and 15090 Envoy metrics).
-Namespaces are selected by ``kubernetes.io/metadata.name``, which the API server sets on every
-namespace (Kubernetes >= 1.22), so no one can label their way into a peer.
+  Istio, the sidecar's 15020 merged metrics and 15090 Envoy metrics: "Ports used by Istio");
 - with ``egressCidrs``: ``allow-egress-cidrs`` (egress to those IPv4 blocks, any port).
-Not allowed, by design: other egress (the internet, AWS APIs, the Kubernetes API) and traffic between
-teams. Traffic from the pod's own node (kubelet probes) is never blocked by NetworkPolicy (Kubernetes
-docs, network-policies: "what you can't do").
+Namespaces are selected by ``kubernetes.io/metadata.name``, which the API server sets on every
+namespace (Kubernetes >= 1.22), so no one can label their way into a peer. Not allowed, by design:
+other egress (the internet, AWS APIs, the Kubernetes API) and traffic between teams. Traffic from the
+pod's own node (kubelet probes) is never blocked by NetworkPolicy (Kubernetes docs, network-policies:
+"what you can't do").
 """
 
 from __future__ import annotations
