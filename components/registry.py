@@ -25,6 +25,7 @@ from components.metrics_server import MetricsServerAddOn
 from components.monitoring import MonitoringAddOn
 from components.monitoring_crds import MonitoringCrdsAddOn
 from components.routes import RoutesAddOn
+from components.teams import TeamsAddOn
 
 if TYPE_CHECKING:
     from components.handle import ClusterHandle
@@ -43,6 +44,7 @@ REGISTRY: tuple[type[AddOn], ...] = (
     LoggingAddOn,
     ArgoCdAddOn,
     RoutesAddOn,
+    TeamsAddOn,
 )
 
 

@@ -18,6 +18,14 @@ GOLDEN_DIR = PROJECT_DIR / "tests" / "golden" / "urns"
 ADMIN = "arn:aws:iam::123456789012:role/PlatformAdmin"
 ADMIN2 = "arn:aws:iam::123456789012:role/BreakGlass"
 VIEWER = "arn:aws:iam::123456789012:role/ReadOnly"
+TEAM_ROLE = "arn:aws:iam::123456789012:role/Payments"
+TEAM_ROLE2 = "arn:aws:iam::123456789012:role/SearchDevs"
+# two teams: one restricted with a role, one baseline with a pool of its own and a role shared with the first
+TEAMS = [{"name": "payments", "iamRoleArns": [TEAM_ROLE]},
+         {"name": "search", "podSecurity": "baseline", "iamRoleArns": [TEAM_ROLE2, TEAM_ROLE],
+          "nodePool": {"instanceCategories": ["m"], "labels": {"workload": "search"}}}]
+LOCAL_TEAMS = [{"name": "payments", "users": ["alice"]},
+               {"name": "search", "podSecurity": "baseline", "groups": ["search-devs"]}]
 
 # variant name -> (stack, config overrides)
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -34,6 +42,8 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
         "eks-platform:argocd": {"repoUrl": "https://github.com/acme/eks-platform.git", "revision": "main",
                                 "exposure": {"exposure": "istio", "hostname": "argocd.dev.example.com"}},
         "eks-platform:observability": {"grafana": {"exposure": "istio", "hostname": "grafana.dev.example.com"}}}),
+    "dev-teams": ("dev", {"eks-platform:teams": TEAMS}),
+    "local-teams": ("local", {"eks-platform:teams": LOCAL_TEAMS}),
 }
 
 

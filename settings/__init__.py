@@ -38,6 +38,7 @@ from settings.gitops import ArgoCdSettings
 from settings.karpenter import FARGATE_PROFILE, KarpenterSettings
 from settings.observability import ObservabilitySettings
 from settings.policy import PolicySettings
+from settings.teams import TeamSettings, check_teams
 from settings.traffic import TrafficSettings
 from settings.types import between, dns_label
 
@@ -132,6 +133,10 @@ class Settings(Model):
     """Argo CD, the repository it syncs and its root Application."""
     policy: PolicySettings = Field(default_factory=PolicySettings)
     """Policy pack exceptions: rules this stack may break, each with a written reason (policy/README.md)."""
+    teams: list[TeamSettings] = Field(default_factory=list)
+    """Application teams, each a namespace with Pod Security, quota, limits, network policies, access
+    and optionally a Karpenter NodePool (settings/teams.py)."""
+    _teams = model_validator(mode="after")(check_teams)
 
     @field_validator("region")
     @classmethod

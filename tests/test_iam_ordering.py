@@ -50,5 +50,5 @@ def test_every_user_of_a_role_waits_for_all_of_its_policies(variant):
                 assert rec.waits_for(user, attached), f"{variant}: {user.type} {user.name} uses {role.name} " \
                                                        f"but does not wait for {attached.name}"
                 checked += 1
-    if variant != "local":
+    if VARIANTS[variant][0] != "local":  # kind has no IAM
         assert checked >= 5

@@ -1,0 +1,303 @@
+"""Settings of application teams: one namespace each, with Pod Security, quota, limit range, network
+policies, access and (optionally) a Karpenter NodePool of its own.
+
+Pure models: validated when built, no Pulumi calls. ``check_teams`` holds the checks that need the
+rest of the stack's settings (target, Istio, Karpenter, the cluster's admin lists); ``Settings``
+runs it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from settings.base import Model, invalid, tiered
+from settings.karpenter import NodePoolSettings, PoolTaint
+from settings.types import (
+    Cidr,
+    CpuQuantity,
+    Memory,
+    Quantity,
+    RoleArn,
+    between,
+    dns_label,
+    quantity,
+)
+
+if TYPE_CHECKING:
+    from settings import Settings
+
+PodSecurityLevel = Literal["restricted", "baseline"]
+# The label every team namespace carries (Kyverno's team policies select namespaces by it); team
+# pools label and taint their nodes with it too.
+TEAM_LABEL = "platform.eks/team"
+# Namespaces Kubernetes or the platform owns (its add-ons, and the ones planned: Argo CD, Kyverno).
+# Kubernetes also reserves the kube- prefix (namespaces docs: "avoid creating namespaces with the
+# prefix kube-, since it is reserved for Kubernetes system namespaces").
+PLATFORM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "monitoring", "istio-system",
+                       "istio-ingress", "argocd", "kyverno", "karpenter", "cert-manager", "external-dns")
+# A named port (IANA_SVC_NAME: 1-15 lowercase letters, digits and '-', at least one letter).
+PORT_NAME = r"^(?=.*[a-z])[a-z0-9]([-a-z0-9]{0,13}[a-z0-9])?$"
+TEAM_POOL_PREFIX = "team-"
+
+
+class DefaultRequest(Model):
+    cpu: CpuQuantity = "100m"
+    """CPU request of a container that sets none."""
+    memory: Memory = "128Mi"
+    """Memory request of a container that sets none."""
+
+
+class DefaultLimit(Model):
+    cpu: CpuQuantity = "500m"
+    """CPU limit of a container that sets none."""
+    memory: Memory = "512Mi"
+    """Memory limit of a container that sets none."""
+
+
+class MaxLimit(Model):
+    # Istio's sidecar asks for a 2-CPU, 1Gi limit by default (istiod values global.proxy.resources)
+    cpu: CpuQuantity = "2"
+    """The highest CPU limit one container may set."""
+    memory: Memory = "4Gi"
+    """The highest memory limit one container may set."""
+
+
+class QuotaSettings(Model):
+    """The team namespace's ResourceQuota: the most its pods may request and use together."""
+
+    requests_cpu: CpuQuantity = tiered(dev="4", staging="8", prod="16")
+    """Sum of CPU requests (requests.cpu)."""
+    requests_memory: Memory = tiered(dev="8Gi", staging="16Gi", prod="32Gi")
+    """Sum of memory requests (requests.memory)."""
+    limits_cpu: CpuQuantity = tiered(dev="8", staging="16", prod="32")
+    """Sum of CPU limits (limits.cpu)."""
+    limits_memory: Memory = tiered(dev="16Gi", staging="32Gi", prod="64Gi")
+    """Sum of memory limits (limits.memory)."""
+    pods: between(1, 5000) = tiered(dev=50, staging=100, prod=200)
+    """Pods in the namespace."""
+    persistent_volume_claims: between(0, 1000) = 10
+    """PersistentVolumeClaims in the namespace."""
+    requests_storage: Quantity = "100Gi"
+    """Sum of storage the claims request (requests.storage)."""
+    load_balancers: between(0, 50) = 0
+    """LoadBalancer Services (services.loadbalancers). 0 by default: team traffic enters through the
+    shared ingress gateway; each LoadBalancer Service would be an NLB of its own, outside the mesh."""
+    node_ports: between(0, 50) = 0
+    """NodePort Services (services.nodeports), 0 by default for the same reason."""
+
+    @model_validator(mode="after")
+    def _limits_cover_requests(self) -> QuotaSettings:
+        for res in ("cpu", "memory"):
+            limit, request = getattr(self, f"limits_{res}"), getattr(self, f"requests_{res}")
+            if quantity(limit) < quantity(request):
+                raise invalid(f"limits{res.capitalize()}", "must be at least requests{Res} ({request})",
+                              Res=res.capitalize(), request=request)
+        return self
+
+    def hard(self) -> dict[str, str]:
+        """``spec.hard`` of the ResourceQuota."""
+        return {"requests.cpu": self.requests_cpu, "requests.memory": self.requests_memory,
+                "limits.cpu": self.limits_cpu, "limits.memory": self.limits_memory, "pods": str(self.pods),
+                "persistentvolumeclaims": str(self.persistent_volume_claims),
+                "requests.storage": self.requests_storage,
+                "services.loadbalancers": str(self.load_balancers), "services.nodeports": str(self.node_ports)}
+
+
+class LimitRangeSettings(Model):
+    """The team namespace's LimitRange for containers: defaults for those that set no requests or
+    limits (the quota refuses pods without them), and the most one container may ask for."""
+
+    default_request: DefaultRequest = Field(default_factory=DefaultRequest)
+    """Requests of a container that sets none."""
+    default_limit: DefaultLimit = Field(default_factory=DefaultLimit)
+    """Limits of a container that sets none."""
+    max: MaxLimit = Field(default_factory=MaxLimit)
+    """The most one container may set as its limit."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LimitRangeSettings:
+        for res in ("cpu", "memory"):
+            low, mid, high = (quantity(getattr(getattr(self, f), res))
+                              for f in ("default_request", "default_limit", "max"))
+            if mid < low:
+                raise invalid(f"defaultLimit.{res}", "must be at least defaultRequest.{res}", res=res)
+            if high < mid:
+                raise invalid(f"max.{res}", "must be at least defaultLimit.{res}", res=res)
+        return self
+
+    def spec(self) -> dict[str, Any]:
+        pair = lambda p: {"cpu": p.cpu, "memory": p.memory}  # noqa: E731
+        return {"limits": [{"type": "Container", "defaultRequest": pair(self.default_request),
+                            "default": pair(self.default_limit), "max": pair(self.max)}]}
+
+
+class TeamPoolSettings(NodePoolSettings):
+    """A team's NodePool: a karpenter.nodePools entry whose name the platform sets."""
+
+    name: str = ""
+    """Set by the platform to team-<team name>; leave it out."""
+
+
+class TeamSettings(Model):
+    """One application team: its namespace (named after the team) and what comes with it."""
+
+    name: dns_label(63)
+    """Team name, also its namespace's name (a DNS label; not a platform namespace, not kube-*)."""
+    pod_security: PodSecurityLevel = "restricted"
+    """Pod Security Standard the namespace enforces: restricted (default) or baseline. audit and warn
+    stay at restricted either way, so baseline teams see what restricted would refuse."""
+    injection: bool = False
+    """Label the namespace istio-injection=enabled (needs traffic.istio.enabled)."""
+    iam_role_arns: list[RoleArn] = Field(default_factory=list)
+    """IAM roles that may edit the namespace (EKS access entries with AmazonEKSEditPolicy scoped to it;
+    aws only)."""
+    users: list[str] = Field(default_factory=list)
+    """Kubernetes user names bound to the edit ClusterRole in the namespace (kind only; on EKS use
+    iamRoleArns)."""
+    groups: list[str] = Field(default_factory=list)
+    """Kubernetes groups bound to the edit ClusterRole in the namespace (kind only)."""
+    quota: QuotaSettings = Field(default_factory=QuotaSettings)
+    """ResourceQuota of the namespace; tier defaults."""
+    limit_range: LimitRangeSettings = Field(default_factory=LimitRangeSettings)
+    """LimitRange of the namespace's containers."""
+    metrics_ports: list[between(1, 65535) | str] = Field(default_factory=lambda: ["metrics", "http-metrics"])
+    """Pod ports Prometheus may scrape (numbers or container port names); with Istio, the sidecar's
+    15020 and 15090 are added."""
+    egress_cidrs: list[Cidr] = Field(default_factory=list)
+    """IPv4 CIDRs the team's pods may reach beyond the cluster (a database subnet, VPC endpoints), on
+    any port; none by default: egress is denied except DNS, the namespace itself and istiod."""
+    node_pool: TeamPoolSettings | None = None
+    """A Karpenter NodePool of the team's own (aws with autoscaling karpenter only), named team-<name>,
+    its nodes labelled and tainted platform.eks/team=<name>; the fields of a karpenter.nodePools entry
+    except name."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pool_name(cls, data: Any) -> Any:
+        # the pool is named after the team, so that a team can never take another pool's name
+        for key in ("nodePool", "node_pool"):
+            if isinstance(data, dict) and isinstance(data.get(key), dict) and "name" in data[key]:
+                raise invalid("nodePool.name", "a team's pool is named team-<team name>; remove name")
+        return data
+
+    @field_validator("name")
+    @classmethod
+    def _not_platform(cls, v: str) -> str:
+        if v in PLATFORM_NAMESPACES or v.startswith("kube-"):
+            raise ValueError(f"{v!r} is a Kubernetes or platform namespace ({', '.join(PLATFORM_NAMESPACES)}, "
+                             "kube-*); pick the team's own name")
+        return v
+
+    @field_validator("users", "groups")
+    @classmethod
+    def _subjects(cls, v: list[str]) -> list[str]:
+        if any(not s or s != s.strip() for s in v) or len(set(v)) != len(v):
+            raise ValueError("list non-empty names without surrounding spaces, each once")
+        return v
+
+    @field_validator("iam_role_arns")
+    @classmethod
+    def _unique_roles(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("list each role once")
+        return v
+
+    @field_validator("metrics_ports")
+    @classmethod
+    def _ports(cls, v: list[int | str]) -> list[int | str]:
+        import re
+
+        for port in v:
+            if isinstance(port, str) and not re.match(PORT_NAME, port):
+                raise ValueError(f"{port!r} is neither a port number nor a port name (1-15 lowercase letters, "
+                                 "digits and '-', with a letter)")
+        if len(set(v)) != len(v):
+            raise ValueError("list each port once")
+        return v
+
+    @model_validator(mode="after")
+    def _pool(self) -> TeamSettings:
+        for res, total in (("cpu", self.quota.limits_cpu), ("memory", self.quota.limits_memory)):
+            # a container allowed more than the whole namespace could never be admitted
+            if quantity(getattr(self.limit_range.max, res)) > quantity(total):
+                raise invalid(f"limitRange.max.{res}", "must be at most quota.limits{Res} ({total})",
+                              Res=res.capitalize(), total=total)
+        if len(set(self.egress_cidrs)) != len(self.egress_cidrs):
+            raise invalid("egressCidrs", "list each CIDR once")
+        if self.node_pool is not None and len(TEAM_POOL_PREFIX + self.name) > 63:
+            raise invalid("name", "is too long for a team with a nodePool: team-<name> must fit 63 characters")
+        return self
+
+    @property
+    def pool(self) -> NodePoolSettings | None:
+        """The team's NodePool as Karpenter gets it: the configured one, plus the team's label and
+        taint (only the team's pods, tolerating it, land there; they select it by the label)."""
+        if self.node_pool is None:
+            return None
+        taint = PoolTaint(key=TEAM_LABEL, value=self.name, effect="NoSchedule")
+        return self.node_pool.model_copy(update={
+            "name": f"{TEAM_POOL_PREFIX}{self.name}",
+            "labels": {**self.node_pool.labels, TEAM_LABEL: self.name},
+            "taints": [*(t for t in self.node_pool.taints if t.key != TEAM_LABEL), taint]})
+
+
+def check_teams(settings: Settings) -> Settings:
+    """The checks of ``teams`` that need the rest of the stack's settings; errors name teams[i].key."""
+    teams = settings.teams
+    names = [t.name for t in teams]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise invalid("teams", "team names must be unique (each is a namespace), {dupes} appear more than once",
+                      dupes=dupes)
+    istio = settings.traffic.istio
+    clash = sorted(set(names) & set(istio.injected_namespaces))
+    if clash:
+        raise invalid("traffic.istio.injectedNamespaces", "{clash} are team namespaces, which the teams "
+                      "create (with injection: true for the mesh); remove them here", clash=clash)
+    admins = {*settings.cluster.admin_principal_arns, *settings.cluster.viewer_principal_arns}
+    pools = {p.name for p in settings.karpenter.pools}
+    classes = {c.name for c in settings.karpenter.node_classes}
+    for i, team in enumerate(teams):
+        key = f"teams[{i}]"
+        if team.injection and not istio.enabled:
+            raise invalid(f"{key}.injection", "is true, but traffic.istio.enabled is false: there is no mesh to "
+                          "inject; set injection: false or enable Istio")
+        if team.injection:
+            # istio-init needs NET_ADMIN and NET_RAW, which Pod Security baseline and restricted both
+            # refuse; only the Istio CNI plugin removes it (istio.io, docs/setup/additional-setup/
+            # pod-security-admission). Until components/istio.py installs istio-cni, injected pods would
+            # be rejected by the namespace's own Pod Security.
+            raise invalid(f"{key}.injection", "needs the Istio CNI plugin: without it istio-init needs "
+                          "NET_ADMIN and NET_RAW, which Pod Security {level} refuses, so every injected pod "
+                          "would be rejected; the platform does not install istio-cni yet, set injection: false",
+                          level=team.pod_security)
+        if settings.is_aws:
+            if team.users or team.groups:
+                field = "users" if team.users else "groups"
+                raise invalid(f"{key}.{field}", "only apply to the kind target; on EKS list the team's IAM "
+                              "roles in iamRoleArns (access entries scoped to the namespace)")
+            taken = sorted(set(team.iam_role_arns) & admins)
+            if taken:
+                raise invalid(f"{key}.iamRoleArns", "{taken} already have an access entry from "
+                              "cluster.adminPrincipalArns or viewerPrincipalArns (EKS allows one per principal); "
+                              "remove them here or there", taken=taken)
+        else:
+            if team.iam_role_arns:
+                raise invalid(f"{key}.iamRoleArns", "only apply to the aws target (EKS access entries); on kind "
+                              "list Kubernetes users or groups in users and groups")
+        if team.node_pool is not None:
+            if not settings.is_aws or settings.autoscaling != "karpenter":
+                raise invalid(f"{key}.nodePool", "needs Karpenter: the aws target with autoscaling 'karpenter' "
+                              "(target is '{target}', autoscaling '{autoscaling}'); remove nodePool",
+                              target=settings.target, autoscaling=settings.autoscaling)
+            pool = team.pool
+            assert pool is not None
+            if pool.name in pools:
+                raise invalid(f"{key}.nodePool", "its name {pool} is taken by a karpenter.nodePools entry; "
+                              "rename that pool", pool=pool.name)
+            if team.node_pool.node_class not in classes:
+                raise invalid(f"{key}.nodePool.nodeClass", "no node class named '{ref}'; karpenter.nodeClasses "
+                              "has {classes}", ref=team.node_pool.node_class, classes=sorted(classes))
+    return settings
