@@ -14,7 +14,9 @@ import pulumi
 
 from components.addon import AddOn, config_given, config_value
 from components.cluster_autoscaler import ClusterAutoscalerAddOn
+from components.ebs_backup import EbsBackupAddOn
 from components.ebs_csi import EbsCsiAddOn
+from components.efs_csi import EfsCsiAddOn
 from components.eks_addons import CoreDnsAddOn
 from components.istio import IstioAddOn
 from components.karpenter import KarpenterAddOn
@@ -30,6 +32,8 @@ REGISTRY: tuple[type[AddOn], ...] = (
     MonitoringCrdsAddOn,
     CoreDnsAddOn,
     EbsCsiAddOn,
+    EbsBackupAddOn,
+    EfsCsiAddOn,
     KarpenterAddOn,
     ClusterAutoscalerAddOn,
     MetricsServerAddOn,

@@ -29,6 +29,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
         "eks-platform:cluster": {"irsa": True},
         "eks-platform:karpenter": {"runOn": "fargate"},
         "eks-platform:fargateProfiles": [{"name": "batch", "selectors": [{"namespace": "batch"}]}]}),
+    "dev-storage": ("dev", {"eks-platform:storage": {"efs": {"enabled": True}, "backup": {"enabled": True}}}),
 }
 
 

@@ -36,6 +36,7 @@ from settings.base import (
 )
 from settings.karpenter import FARGATE_PROFILE, KarpenterSettings
 from settings.observability import ObservabilitySettings
+from settings.storage import StorageSettings
 from settings.traffic import TrafficSettings
 from settings.types import between, dns_label
 
@@ -126,6 +127,8 @@ class Settings(Model):
     """AWS Load Balancer Controller (EKS only) and Istio."""
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     """Prometheus, Alertmanager and Grafana."""
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    """EFS (shared ReadWriteMany volumes) and AWS Backup of the gp3 volumes (aws only)."""
 
     @field_validator("region")
     @classmethod
