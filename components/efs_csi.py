@@ -150,7 +150,10 @@ class EfsCsiDriver(PlatformComponent):
             addon_version=versions.EKS_ADDONS[cluster.version]["aws-efs-csi-driver"],
             service_account_role_arn=role_arn,
             resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE", tags=tags,
-            # the controller and node pods need nodes, and the controller its permissions when it starts
+            # the controller and node pods need nodes, and the controller its permissions when it starts;
+            # the controller tolerates CriticalAddonsOnly (the system nodes) and the node DaemonSet every
+            # taint, off Fargate (kubernetes-sigs/aws-efs-csi-driver charts/aws-efs-csi-driver/values.yaml,
+            # which the add-on packages), so no configuration is needed
             opts=child_opts(self, cluster.pods_opts(pulumi.ResourceOptions(
                 depends_on=identity.ready,
                 custom_timeouts=pulumi.CustomTimeouts(create="30m", update="30m")))))
@@ -165,7 +168,7 @@ class EfsCsiDriver(PlatformComponent):
             # the file system spans every zone: no reason to wait for the pod's node
             volume_binding_mode="Immediate",
             # deleting a claim deletes its access point; the driver keeps the directory's data unless
-            # its controller runs with delete-access-point-root-dir (it does not here)
+            # its controller runs with deleteAccessPointRootDir (false in the chart's values; not set here)
             reclaim_policy="Delete",
             # a volume mounts only once its zone's mount target and the TLS-only policy exist; on
             # destroy the class goes before the driver and the mount targets
