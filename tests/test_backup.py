@@ -150,3 +150,11 @@ def test_refused_on_kind_naming_the_key():
 ])
 def test_bad_config_names_the_key_and_what_is_valid(backup, key, valid):
     assert_config_error("prod", {"aws:region": "us-east-1", "storage": {"backup": backup}}, f"{BACKUP}.{key}", valid)
+
+
+def test_plan_says_what_is_backed_up():
+    from tools.plan import key_settings
+
+    assert key_settings(make_settings("prod"))["storage"] == "gp3 backed up daily by AWS Backup, kept 35 d; EFS off"
+    dev = key_settings(make_settings("dev", storage={"efs": {"enabled": True}}))["storage"]
+    assert dev == "gp3 NOT backed up (storage.backup.enabled: false); EFS bursting throughput, automatic backups off"
