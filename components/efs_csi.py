@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pulumi
 import pulumi_aws as aws
@@ -29,6 +30,9 @@ from components.common import (
 )
 from components.handle import ClusterHandle
 from settings.storage import EfsSettings
+
+if TYPE_CHECKING:
+    from settings import Settings
 
 TYPE = "platform:storage:EfsCsiDriver"
 # The add-on's controller service account (kubernetes-sigs/aws-efs-csi-driver docs/iam-policy-create.md;
@@ -179,7 +183,7 @@ class EfsCsiDriver(PlatformComponent):
                                "role_arn": identity.role.arn, "storage_class": STORAGE_CLASS})
 
 
-def mount_target_subnets(settings, cluster: ClusterHandle) -> dict[str, pulumi.Input[str]]:
+def mount_target_subnets(settings: Settings, cluster: ClusterHandle) -> dict[str, pulumi.Input[str]]:
     """The private subnets by a name that survives reordering.
 
     A VPC of this stack has one private subnet per zone, created as ``private-<i>`` from a fixed plan
