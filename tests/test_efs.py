@@ -273,3 +273,22 @@ def test_refused_on_kind_naming_the_key():
 def test_bad_config_names_the_key_and_what_is_valid(efs, key, valid):
     assert_config_error("dev", {"aws:region": "us-east-1", "storage": {"efs": {"enabled": True, **efs}}},
                         f"{EFS}.{key}", valid)
+
+
+# --- the example ----------------------------------------------------------------------------------------
+
+def test_example_claims_a_shared_volume_of_the_efs_class(rec):
+    import kubernetes_validate
+    import yaml
+
+    from harness import PROJECT_DIR
+
+    docs = list(yaml.safe_load_all((PROJECT_DIR / "examples" / "efs-shared-volume.yaml").read_text()))
+    for doc in [*docs, rec.one(SC).inputs]:
+        kubernetes_validate.validate(doc, "1.36", strict=True)  # raises on a schema error
+    claim, deployment = docs
+    assert claim["spec"]["storageClassName"] == rec.one(SC).inputs["metadata"]["name"]
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    (volume,) = deployment["spec"]["template"]["spec"]["volumes"]
+    assert volume["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    assert deployment["spec"]["replicas"] > 1  # the point of ReadWriteMany
