@@ -33,6 +33,11 @@ KIND_NODE_IMAGES: dict[str, str] = {
 # Sources (2026-08 to 2026-10): EKS user guide managing-kube-proxy (kube-proxy follows the minor),
 # public Terraform pins and a live 1.36 cluster inventory found with the search tool; vpc-cni
 # needs >= v1.14 for enableNetworkPolicy (cni-network-policy-configure).
+# aws-efs-csi-driver: v2.3.1-eksbuild.1 is pinned on EKS 1.35 by ministryofjustice/analytical-platform
+# (eks_cluster_addon_versions) and is the 1.35 default in LocalStack's 2026.5 mirror of the catalog;
+# Qovery's engine maps that one build to every minor from 1.29 to 1.34 (EFS builds follow driver
+# releases, not Kubernetes minors). No public 1.36 pin was found: 1.36 carries the same build, to be
+# confirmed with describe-addon-versions before a stack moves to 1.36.
 EKS_ADDONS: dict[str, dict[str, str]] = {
     "1.35": {
         "vpc-cni": "v1.23.2-eksbuild.1",
@@ -40,6 +45,7 @@ EKS_ADDONS: dict[str, dict[str, str]] = {
         "coredns": "v1.14.6-eksbuild.4",
         "eks-pod-identity-agent": "v1.4.0-eksbuild.3",
         "aws-ebs-csi-driver": "v1.66.0-eksbuild.1",
+        "aws-efs-csi-driver": "v2.3.1-eksbuild.1",
     },
     "1.36": {
         "vpc-cni": "v1.23.2-eksbuild.1",
@@ -47,6 +53,7 @@ EKS_ADDONS: dict[str, dict[str, str]] = {
         "coredns": "v1.14.7-eksbuild.11",
         "eks-pod-identity-agent": "v1.4.0-eksbuild.3",
         "aws-ebs-csi-driver": "v1.66.0-eksbuild.1",
+        "aws-efs-csi-driver": "v2.3.1-eksbuild.1",
     },
 }
 

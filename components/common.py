@@ -108,6 +108,14 @@ def log_group_key_policy(account_id: pulumi.Input[str], partition: str, region: 
     )
 
 
+def account_key_policy(account_id: pulumi.Input[str], partition: str) -> pulumi.Output[str]:
+    """Key policy of a KMS key that AWS services use on the caller's behalf (EFS, AWS Backup): the
+    account administers it and IAM policies decide who may use it, which is what the services' grants
+    need (KMS developer guide, key-policy-default: "allows access to the AWS account")."""
+    root = pulumi.Output.concat("arn:", partition, ":iam::", account_id, ":root")
+    return policy_document(statement("AccountAdministers", ["kms:*"], "*", principal={"AWS": root}))
+
+
 def pod_identity_trust() -> pulumi.Output[str]:
     # EKS Pod Identity: principal pods.eks.amazonaws.com with AssumeRole and TagSession
     # (EKS user guide, pod-id-role: the trust policy of a Pod Identity role).

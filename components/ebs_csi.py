@@ -21,6 +21,10 @@ from components.handle import ClusterHandle
 TYPE = "platform:storage:EbsCsiDriver"
 NAMESPACE, SERVICE_ACCOUNT = "kube-system", "ebs-csi-controller-sa"
 STORAGE_CLASS = "gp3"
+# Every volume of the gp3 class carries this tag, valued with the cluster's name; AWS Backup selects
+# by it (components/ebs_backup.py). Tagged whether or not backups are on, so turning them on later
+# covers the volumes made before.
+BACKUP_TAG_KEY = "eks-platform/backup"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,7 +65,10 @@ class EbsCsiDriver(PlatformComponent):
             f"{name}-gp3",
             metadata={"name": STORAGE_CLASS, "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
             provisioner="ebs.csi.aws.com",
-            parameters={"type": "gp3", "encrypted": "true", "csi.storage.k8s.io/fstype": "ext4"},
+            parameters={"type": "gp3", "encrypted": "true", "csi.storage.k8s.io/fstype": "ext4",
+                        # a parameter prefixed tagSpecification is a key=value tag on each volume the
+                        # class provisions (kubernetes-sigs/aws-ebs-csi-driver docs/tagging.md, v1.6.0+)
+                        "tagSpecification_1": f"{BACKUP_TAG_KEY}={cluster.physical_name}"},
             volume_binding_mode="WaitForFirstConsumer",
             allow_volume_expansion=True,
             reclaim_policy="Delete",

@@ -15,7 +15,9 @@ import pulumi
 from components.addon import AddOn, config_given, config_value
 from components.argocd import ArgoCdAddOn
 from components.cluster_autoscaler import ClusterAutoscalerAddOn
+from components.ebs_backup import EbsBackupAddOn
 from components.ebs_csi import EbsCsiAddOn
+from components.efs_csi import EfsCsiAddOn
 from components.eks_addons import CoreDnsAddOn
 from components.istio import IstioAddOn
 from components.karpenter import KarpenterAddOn
@@ -35,6 +37,8 @@ REGISTRY: tuple[type[AddOn], ...] = (
     MonitoringCrdsAddOn,
     CoreDnsAddOn,
     EbsCsiAddOn,
+    EbsBackupAddOn,
+    EfsCsiAddOn,
     KarpenterAddOn,
     ClusterAutoscalerAddOn,
     MetricsServerAddOn,

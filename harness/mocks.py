@@ -182,6 +182,9 @@ class PlatformMocks(pulumi.runtime.Mocks):
             outputs.setdefault("name", physical)
             outputs["arn"] = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{outputs['name']}"
             outputs["url"] = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT_ID}/{outputs['name']}"
+        elif typ == "aws:backup/vault:Vault":
+            # the provider auto-names it from the logical name, as it does for queues and roles
+            outputs.setdefault("name", physical)
         elif typ == "aws:ec2/launchTemplate:LaunchTemplate":
             outputs["latestVersion"] = 1
         elif typ == "aws:kms/key:Key":

@@ -44,6 +44,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
         "eks-platform:observability": {"grafana": {"exposure": "istio", "hostname": "grafana.dev.example.com"}}}),
     "dev-teams": ("dev", {"eks-platform:teams": TEAMS}),
     "local-teams": ("local", {"eks-platform:teams": LOCAL_TEAMS}),
+    "dev-storage": ("dev", {"eks-platform:storage": {"efs": {"enabled": True}, "backup": {"enabled": True}}}),
 }
 
 

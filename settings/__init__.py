@@ -38,6 +38,7 @@ from settings.gitops import ArgoCdSettings
 from settings.karpenter import FARGATE_PROFILE, KarpenterSettings
 from settings.observability import ObservabilitySettings
 from settings.policy import PolicySettings
+from settings.storage import StorageSettings
 from settings.teams import TeamSettings, check_teams
 from settings.traffic import TrafficSettings
 from settings.types import between, dns_label
@@ -137,6 +138,8 @@ class Settings(Model):
     """Application teams, each a namespace with Pod Security, quota, limits, network policies, access
     and optionally a Karpenter NodePool (settings/teams.py)."""
     _teams = model_validator(mode="after")(check_teams)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    """EFS (shared ReadWriteMany volumes) and AWS Backup of the gp3 volumes (aws only)."""
 
     @field_validator("region")
     @classmethod

@@ -112,6 +112,17 @@ def gateway_exposure(s: Settings) -> str:
     return f"Istio gateway behind an {istio.gateway_scheme} NLB{alb}"
 
 
+def storage(s: Settings) -> str:
+    """What is kept and what is backed up (EKS): the gp3 volumes' backups and the EFS file system."""
+    backup, efs = s.storage.backup, s.storage.efs
+    ebs = (f"gp3 backed up daily by AWS Backup, kept {backup.retention_days} d" if backup.enabled
+           else "gp3 NOT backed up (storage.backup.enabled: false)")
+    if not efs.enabled:
+        return f"{ebs}; EFS off"
+    return (f"{ebs}; EFS {efs.throughput_mode} throughput, automatic backups "
+            f"{'on (35 d)' if efs.automatic_backups else 'off'}")
+
+
 def key_settings(s: Settings) -> dict[str, Any]:
     """The settings a reviewer checks first."""
     if not s.is_aws:
@@ -136,6 +147,7 @@ def key_settings(s: Settings) -> dict[str, Any]:
         "monitoring": monitoring(s),
         "logs": logs(s),
         "gitops": gitops(s),
+        "storage": storage(s),
     }
     out["node groups"] = [
         f"{g.name}: {','.join(g.instance_types)} {g.capacity_type} {g.ami_type} {g.min_size}/{g.desired_size}/"
