@@ -3,7 +3,10 @@
 Not in the default run (marker ``integration``; `make integration` runs it). It needs docker with a
 running daemon, kind, the Pulumi CLI and kubectl (`make doctor`), and skips naming the first one
 missing. State goes to a temporary file backend; the kind cluster is deleted at the end.
-Later add-on issues extend it (gateway on localhost, Prometheus targets, Argo CD sync).
+It checks nodes, the metrics API, a service through the gateway on localhost, the Prometheus targets of
+the platform's components, and, with ``EKS_PLATFORM_GITOPS_REPO`` set to a clone URL of this repository that
+the kind cluster can reach (and ``EKS_PLATFORM_GITOPS_REVISION``, default main), Argo CD's root Application
+Synced and Healthy and the sample application answering through the gateway.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ pytestmark = pytest.mark.integration
 REQUIRED = ("docker", "kind", "pulumi", "kubectl")
 MISSING = [tool for tool in REQUIRED if shutil.which(tool) is None]
 CLUSTER = "eks-platform-local"
+GITOPS_REPO = os.environ.get("EKS_PLATFORM_GITOPS_REPO")
 CONTEXT = f"kind-{CLUSTER}"
 
 
@@ -53,6 +57,9 @@ def stack(tmp_path_factory):
            "PULUMI_CONFIG_PASSPHRASE": os.environ.get("PULUMI_CONFIG_PASSPHRASE", "local-only")}
     workspace = auto.LocalWorkspaceOptions(env_vars=env)
     stack = auto.create_or_select_stack(stack_name="local", work_dir=str(PROJECT_DIR), opts=workspace)
+    if GITOPS_REPO:
+        stack.set_config("eks-platform:argocd", auto.ConfigValue(value=json.dumps(
+            {"repoUrl": GITOPS_REPO, "revision": os.environ.get("EKS_PLATFORM_GITOPS_REVISION", "main")})))
     try:
         stack.up(on_output=print)
         yield stack
@@ -120,6 +127,38 @@ def test_an_echo_service_answers_through_the_gateway_on_localhost(stack):
             assert response.status == 200 and response.read()
 
     eventually(answers)
+
+
+# Scrape jobs of the platform's components (the job is the Service a ServiceMonitor selects); each must have
+# targets, all up.
+PLATFORM_JOBS = ("apiserver", "kubelet", "coredns", "kube-state-metrics", "node-exporter", "argocd-metrics",
+                 "argocd-server-metrics", "argocd-repo-server")
+
+
+def test_prometheus_scrapes_the_platform_components(stack):
+    def targets():
+        raw = kubectl("get", "--raw", "/api/v1/namespaces/monitoring/services/monitoring-prometheus:9090/proxy"
+                                      "/api/v1/targets?state=active")
+        active = json.loads(raw)["data"]["activeTargets"]
+        for job in PLATFORM_JOBS:
+            mine = [t for t in active if job in t["labels"].get("job", "")]
+            assert mine, f"no target for {job}"
+            assert all(t["health"] == "up" for t in mine), (job, [t.get("lastError") for t in mine])
+
+    eventually(targets, timeout=600)
+
+
+def test_argocd_syncs_the_root_application(stack):
+    if not GITOPS_REPO:
+        pytest.skip("needs EKS_PLATFORM_GITOPS_REPO: a clone URL of this repository the kind cluster can reach")
+
+    def synced():
+        app = json.loads(kubectl("-n", "argocd", "get", "application", "platform-root", "-o", "json"))
+        assert app["status"]["sync"]["status"] == "Synced" and app["status"]["health"]["status"] == "Healthy"
+        child = json.loads(kubectl("-n", "argocd", "get", "application", "sample-app", "-o", "json"))
+        assert child["status"]["health"]["status"] == "Healthy"
+
+    eventually(synced, timeout=900)
 
 
 def test_destroy_removes_the_kind_cluster(stack):
