@@ -82,6 +82,8 @@ CHARTS: dict[str, Chart] = {
     # prometheus-operator v0.93.1; Grafana comes from grafana-community/helm-charts since 2026-02.
     "kube-prometheus-stack": Chart("https://prometheus-community.github.io/helm-charts", "kube-prometheus-stack",
                                    "88.5.3"),
+    # kyverno/kyverno charts/kyverno/Chart.yaml @ v1.19.0: chart 3.9.0, appVersion v1.19.0 (2026-08-20).
+    "kyverno": Chart("https://kyverno.github.io/kyverno/", "kyverno", "3.9.0"),
 }
 
 # The prometheus-operator CRDs, applied before the chart (which installs them with crds.enabled but

@@ -18,6 +18,7 @@ from components.ebs_csi import EbsCsiAddOn
 from components.eks_addons import CoreDnsAddOn
 from components.istio import IstioAddOn
 from components.karpenter import KarpenterAddOn
+from components.kyverno import KyvernoAddOn
 from components.lb_controller import LoadBalancerControllerAddOn
 from components.metrics_server import MetricsServerAddOn
 from components.monitoring import MonitoringAddOn, MonitoringCrdsAddOn
@@ -36,6 +37,7 @@ REGISTRY: tuple[type[AddOn], ...] = (
     LoadBalancerControllerAddOn,
     IstioAddOn,
     MonitoringAddOn,
+    KyvernoAddOn,
 )
 
 

@@ -35,6 +35,7 @@ from settings.base import (
     tiered,
 )
 from settings.karpenter import FARGATE_PROFILE, KarpenterSettings
+from settings.kyverno import KyvernoSettings
 from settings.observability import ObservabilitySettings
 from settings.traffic import TrafficSettings
 from settings.types import between, dns_label
@@ -126,6 +127,8 @@ class Settings(Model):
     """AWS Load Balancer Controller (EKS only) and Istio."""
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     """Prometheus, Alertmanager and Grafana."""
+    kyverno: KyvernoSettings = Field(default_factory=KyvernoSettings)
+    """Kyverno and the baseline policies: Enforce in team namespaces, Audit elsewhere."""
 
     @field_validator("region")
     @classmethod
