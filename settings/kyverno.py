@@ -23,7 +23,8 @@ Control = Literal["disallow-privileged-containers", "disallow-host-namespaces", 
 # 'localhost' (distribution/reference normalize.go, splitDockerDomain); anything else is a Docker Hub
 # path. A registry entry is that host, an optional port and optional path components below it.
 _HOST_PART = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-REGISTRY = re.compile(rf"^(?P<host>{_HOST_PART}(\.{_HOST_PART})*)(:(?P<port>\d{{1,5}}))?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
+REGISTRY = re.compile(rf"^(?P<host>{_HOST_PART}(\.{_HOST_PART})*)(:(?P<port>\d{{1,5}}))?"
+                      r"(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
 
 
 def _registry(value: str) -> str:
