@@ -52,7 +52,7 @@ class PolicyExceptionSettings(Model):
     """The controls waived, like disallow-host-path; both their Enforce and Audit policies."""
     namespaces: list[dns_label(63)]
     """Namespaces of the workloads."""
-    names: list[str] = Field(default_factory=lambda: ["*"])
+    names: list[str] = ["*"]
     """Names of the workloads (Pods and their controllers); wildcards * and ? allowed. Default: all
     in those namespaces."""
     reason: str

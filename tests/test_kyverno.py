@@ -158,8 +158,8 @@ def test_every_policy_and_exception_is_valid_against_the_upstream_crd(configured
                                                   "metadata": r.inputs["metadata"], "spec": r.inputs["spec"]}
                                                  for r in configured.of_type(EXCEPTION))]
     assert len(objects) == 17
-    assert {name: schema_errors(obj) for name, obj in ((o["metadata"]["name"], o) for o in objects)
-            if schema_errors(obj)} == {}
+    errors = {o["metadata"]["name"]: schema_errors(o) for o in objects}
+    assert {name: found for name, found in errors.items() if found} == {}
 
 
 def test_each_control_has_an_enforce_and_an_audit_policy_with_their_failure_policies(configured):
