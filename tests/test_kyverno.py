@@ -293,3 +293,12 @@ def test_good_registries_are_accepted():
     ok = ["ghcr.io", "ghcr.io/acme", "localhost:5000", "registry.local:5000/team/app",
           "123456789012.dkr.ecr.us-east-1.amazonaws.com", "docker.io/library"]
     assert make_settings("dev", kyverno={"allowedRegistries": ok}).kyverno.allowed_registries == ok
+
+
+def test_an_admission_controller_outage_alerts(prod):
+    # (chart templates/admission-controller/_helpers.tpl: the Deployment is <chart name>-admission-controller)
+    rule = prod.one("kubernetes:monitoring.coreos.com/v1:PrometheusRule")
+    (platform,) = [g for g in rule.inputs["spec"]["groups"] if g["name"] == "platform"]
+    (down,) = [r for r in platform["rules"] if r["alert"] == "PlatformControllerDown"]
+    assert 'namespace="kyverno",deployment=~"kyverno-admission-controller"' in down["expr"]
+    assert release(prod).inputs["name"] == "kyverno" and "nameOverride" not in values(prod)
