@@ -106,10 +106,12 @@ def _controller(name: str, replicas: int, monitoring: bool) -> dict[str, Any]:
         # drains; an unhealthy pod never holds a drain
         values["podDisruptionBudget"] = {"enabled": True, "minAvailable": replicas - 1,
                                          "unhealthyPodEvictionPolicy": "AlwaysAllow"}
-        # the chart already prefers one replica per host; spread over zones as well
+        # the chart already prefers one replica per host; spread over zones as well (its pods' match
+        # labels: templates/<controller>/_helpers.tpl, kyverno.matchLabels.common)
         values["topologySpreadConstraints"] = [{
             "maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway",
-            "labelSelector": {"matchLabels": {"app.kubernetes.io/component": component}}}]
+            "labelSelector": {"matchLabels": {"app.kubernetes.io/instance": CHART,
+                                              "app.kubernetes.io/component": component}}}]
     return values
 
 

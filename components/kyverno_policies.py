@@ -22,6 +22,7 @@ Created by components/kyverno.py after the Kyverno release (its CRDs and webhook
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -54,11 +55,11 @@ class Control:
 
 
 def _each_container(element: dict[str, Any], *, init: bool = True, ephemeral: bool = True) -> dict[str, Any]:
-    spec: dict[str, Any] = {"containers": [element]}
+    spec: dict[str, Any] = {"containers": [copy.deepcopy(element)]}
     if init:
-        spec["=(initContainers)"] = [element]
+        spec["=(initContainers)"] = [copy.deepcopy(element)]
     if ephemeral:
-        spec["=(ephemeralContainers)"] = [element]
+        spec["=(ephemeralContainers)"] = [copy.deepcopy(element)]
     return {"spec": spec}
 
 
@@ -169,7 +170,7 @@ def cluster_policy(control: Control, *, enforce: bool, excluded_namespaces: Sequ
             "name": rule["name"],
             "match": {"any": [{"resources": {"kinds": ["Pod"], "namespaceSelector": selector}}]},
             "exclude": {"any": exclude},
-            "validate": {**rule["validate"], "failureAction": action},
+            "validate": {**copy.deepcopy(rule["validate"]), "failureAction": action},
         })
     annotations = {
         "policies.kyverno.io/title": control.title,

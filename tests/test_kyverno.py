@@ -92,6 +92,9 @@ def test_replicas_and_disruption_budgets_follow_the_tier(stack, admission, other
                                                       "unhealthyPodEvictionPolicy": "AlwaysAllow"}
             (spread,) = v[name]["topologySpreadConstraints"]
             assert spread["topologyKey"] == "topology.kubernetes.io/zone"
+            assert spread["labelSelector"]["matchLabels"]["app.kubernetes.io/component"] == {
+                "admissionController": "admission-controller", "backgroundController": "background-controller",
+                "cleanupController": "cleanup-controller", "reportsController": "reports-controller"}[name]
     assert v["admissionController"]["container"]["resources"]["limits"]["memory"] == "768Mi"
     assert v["reportsController"]["resources"]["limits"]["memory"] == "512Mi"
 
