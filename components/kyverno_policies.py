@@ -168,8 +168,8 @@ def cluster_policy(control: Control, *, enforce: bool, excluded_namespaces: Sequ
     for rule in control.rules:
         rules.append({
             "name": rule["name"],
-            "match": {"any": [{"resources": {"kinds": ["Pod"], "namespaceSelector": selector}}]},
-            "exclude": {"any": exclude},
+            "match": {"any": [{"resources": {"kinds": ["Pod"], "namespaceSelector": copy.deepcopy(selector)}}]},
+            "exclude": {"any": copy.deepcopy(exclude)},
             "validate": {**copy.deepcopy(rule["validate"]), "failureAction": action},
         })
     annotations = {
