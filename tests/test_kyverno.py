@@ -12,12 +12,12 @@ import yaml
 
 import versions
 from components.handle import SYSTEM_NODE_LABEL, SYSTEM_TOLERATIONS
-from components.kyverno import CONTROLLERS, NAMESPACE, PLATFORM_NAMESPACES, TYPE
+from components.kyverno import CONTROLLERS, NAMESPACE, PLATFORM_NAMESPACES, TYPE, KyvernoAddOn
 from components.kyverno_policies import TEAM_LABEL
 from harness import run_stack
 from harness.kyverno_eval import UnsupportedPatternError, evaluate, failures, scalar_matches, validate
 from harness.upstream import load_yaml, missing_value_paths, schema_errors
-from tests.conftest import assert_config_error
+from tests.conftest import assert_config_error, make_settings
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 POLICY = "kubernetes:kyverno.io/v1:ClusterPolicy"
@@ -150,8 +150,9 @@ def test_kyverno_runs_on_kind_and_can_be_switched_off():
     assert local.of_type(TYPE) and len(local.of_type(POLICY)) == 14
     assert "local-path-storage" in values(local)["config"]["webhooks"]["namespaceSelector"]["matchExpressions"][1][
         "values"]
-    off = run_stack("dev", overrides={"eks-platform:kyverno": {"enabled": False}})
-    assert not off.of_type(TYPE) and not off.of_type(POLICY) and "kyvernoPolicies" not in off.exports
+    # (the registry walk builds exactly the enabled add-ons: tests/test_registry.py)
+    assert KyvernoAddOn.enabled(make_settings("local")) and KyvernoAddOn.enabled(make_settings("prod"))
+    assert not KyvernoAddOn.enabled(make_settings("dev", kyverno={"enabled": False}))
 
 
 # --- the policies -----------------------------------------------------------------------------------
@@ -291,8 +292,6 @@ def test_bad_config_names_the_key(kyverno, key, valid):
 
 
 def test_good_registries_are_accepted():
-    from tests.conftest import make_settings
-
     ok = ["ghcr.io", "ghcr.io/acme", "localhost:5000", "registry.local:5000/team/app",
           "123456789012.dkr.ecr.us-east-1.amazonaws.com", "docker.io/library"]
     assert make_settings("dev", kyverno={"allowedRegistries": ok}).kyverno.allowed_registries == ok
