@@ -9,9 +9,11 @@ Semantics follow Kyverno's documentation (kyverno.io/docs/policy-types/cluster-p
 - pattern maps: a plain key must be present and match; ``=(key)`` matches if present; ``X(key)``
   must be absent; ``(key)`` is a condition: when it does not hold, the enclosing map is skipped
   (in a list, that element);
-- a list pattern of one map applies it to every element of the resource's list;
+- a list pattern of one map applies it to every element of the resource's list (when every element
+  is skipped by a condition, so is the rule);
 - scalar patterns: ``*`` and ``?`` wildcards, a leading ``!`` negates, ``a | b`` is either, ``>N``,
-  ``>=N``, ``<N``, ``<=N`` compare numbers; booleans and numbers compare as their text.
+  ``>=N``, ``<N``, ``<=N`` compare numbers and quantities; booleans and numbers otherwise compare as
+  their text (pkg/engine/pattern/pattern.go @ v1.19.0).
 Anything else (``anyPattern``, ``deny``, variables, other anchors) raises ``UnsupportedPatternError`` rather than
 being guessed at: a policy that needs more needs a bigger evaluator, or the Kyverno CLI.
 """
@@ -23,6 +25,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from settings.types import quantity
 
 Result = Literal["pass", "fail", "skip"]
 
@@ -100,7 +104,7 @@ def _selected(spec: Mapping[str, Any] | None, resource: Mapping[str, Any], names
 
 # --- patterns ------------------------------------------------------------------------------------------------
 
-_COMPARE = re.compile(r"^(>=|<=|>|<)(-?\d+(\.\d+)?)$")
+_COMPARE = re.compile(r"^(>=|<=|>|<)\s*(\S+)$")
 
 
 def _as_text(value: Any) -> str:
@@ -120,10 +124,16 @@ def _one(pattern: str, value: Any) -> bool:
         return not _one(pattern[1:], value)
     compare = _COMPARE.match(pattern)
     if compare:
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        # Kyverno compares numbers, and numeric text, as Kubernetes quantities (pkg/engine/pattern,
+        # compareQuantity); anything else does not match
+        try:
+            if isinstance(value, bool) or not isinstance(value, int | float | str):
+                return False
+            left, right = quantity(value), quantity(compare.group(2))
+        except ValueError:
             return False
-        op, number = compare.group(1), float(compare.group(2))
-        return {">": value > number, "<": value < number, ">=": value >= number, "<=": value <= number}[op]
+        op = compare.group(1)
+        return {">": left > right, "<": left < right, ">=": left >= right, "<=": left <= right}[op]
     if value is None or isinstance(value, dict | list):
         return False
     text = _as_text(value)
@@ -181,6 +191,7 @@ def validate(value: Any, pattern: Any, path: str = "") -> str | None:
             raise UnsupportedPatternError("list patterns other than one element applied to every item")
         if not isinstance(value, list):
             return path or "/"
+        applied = 0
         for index, item in enumerate(value):
             try:
                 failed = validate(item, pattern[0], f"{path}/{index}")
@@ -188,6 +199,11 @@ def validate(value: Any, pattern: Any, path: str = "") -> str | None:
                 continue
             if failed is not None:
                 return failed
+            applied += 1
+        if value and not applied:
+            # every element skipped by its condition: the rule is skipped, not passed
+            # (pkg/engine/validate/validate.go, validateArrayOfMaps)
+            raise _SkipError
         return None
     if isinstance(pattern, str):
         return None if scalar_matches(pattern, value) else path

@@ -15,7 +15,7 @@ from components.handle import SYSTEM_NODE_LABEL, SYSTEM_TOLERATIONS
 from components.kyverno import CONTROLLERS, NAMESPACE, PLATFORM_NAMESPACES, TYPE, KyvernoAddOn
 from components.kyverno_policies import TEAM_LABEL
 from harness import run_stack
-from harness.kyverno_eval import UnsupportedPatternError, evaluate, failures, scalar_matches, validate
+from harness.kyverno_eval import UnsupportedPatternError, _SkipError, evaluate, failures, scalar_matches, validate
 from harness.upstream import load_yaml, missing_value_paths, schema_errors
 from tests.conftest import assert_config_error, make_settings
 
@@ -253,12 +253,15 @@ def test_evaluator_anchors_and_scalars():
     assert scalar_matches("?*", "x") and not scalar_matches("?*", "")
     assert scalar_matches("!*:latest", "a/b:1.0") and not scalar_matches("!*:latest", "a/b:latest")
     assert scalar_matches("a/* | b/*", "b/x:1") and not scalar_matches("a/* | b/*", "c/x:1")
-    assert scalar_matches(">0", 10) and not scalar_matches(">0", 0) and not scalar_matches(">0", "10")
+    assert scalar_matches(">0", 10) and scalar_matches("> 0", "10") and scalar_matches(">=1Gi", "2Gi")
+    assert not scalar_matches(">0", 0) and not scalar_matches(">0", "ten") and not scalar_matches(">0", {})
     assert validate({"a": 1}, {"=(b)": "x"}) is None and validate({"b": "y"}, {"=(b)": "x"}) == "/b"
     assert validate({"hostPath": {}}, {"X(hostPath)": "null"}) == "/hostPath"
     assert validate([{"name": "istio-proxy"}, {"name": "app", "p": 1}],
                     [{"(name)": "!istio-proxy", "p": ">0"}]) is None
     assert validate([{"name": "app"}], [{"(name)": "!istio-proxy", "p": ">0"}]) == "/0/p"
+    with pytest.raises(_SkipError):  # every element skipped: the rule is skipped
+        validate([{"name": "istio-proxy"}], [{"(name)": "!istio-proxy", "p": ">0"}])
     with pytest.raises(UnsupportedPatternError):
         validate({"a": 1}, {"^(a)": [1]})
     with pytest.raises(UnsupportedPatternError):
