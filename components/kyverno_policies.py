@@ -30,8 +30,6 @@ from typing import Any
 API_VERSION = "kyverno.io/v1"
 TEAM_LABEL = "platform.eks/team"
 AUTOGEN = "pod-policies.kyverno.io/autogen-controllers"
-# Rule names Kyverno's auto-generation adds for each Pod rule (exceptions must name them too).
-AUTOGEN_PREFIXES = ("autogen-", "autogen-cronjob-")
 
 
 @dataclass(frozen=True)
@@ -48,10 +46,13 @@ class Control:
     """Pods (by label) that the control does not apply to."""
 
     def rule_names(self) -> list[str]:
+        """Its rules' names and those Kyverno generates for Pod controllers (autogen-<rule> for all
+        but CronJob, autogen-cronjob-<rule> for CronJob; pkg/autogen/v1/rule.go)."""
         names = [r["name"] for r in self.rules]
         if self.autogen == "none":
             return names
-        return [*names, *(f"{prefix}{n}" for prefix in AUTOGEN_PREFIXES for n in names)]
+        cronjob = self.autogen is None or "CronJob" in self.autogen.split(",")
+        return [*names, *(f"autogen-{n}" for n in names), *(f"autogen-cronjob-{n}" for n in names if cronjob)]
 
 
 def _each_container(element: dict[str, Any], *, init: bool = True, ephemeral: bool = True) -> dict[str, Any]:

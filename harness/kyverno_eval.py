@@ -14,6 +14,10 @@ Semantics follow Kyverno's documentation (kyverno.io/docs/policy-types/cluster-p
 - scalar patterns: ``*`` and ``?`` wildcards, a leading ``!`` negates, ``a | b`` is either, ``>N``,
   ``>=N``, ``<N``, ``<=N`` compare numbers and quantities; booleans and numbers otherwise compare as
   their text (pkg/engine/pattern/pattern.go @ v1.19.0).
+- the rules Kyverno generates for Pod controllers (``pod-policies.kyverno.io/autogen-controllers``):
+  the pattern moved under ``spec.template`` (``spec.jobTemplate.spec.template`` for CronJobs), the
+  Pod kinds of match and exclude replaced by the controllers, and none by default where a block
+  selects by name or label.
 Anything else (``anyPattern``, ``deny``, variables, other anchors) raises ``UnsupportedPatternError`` rather than
 being guessed at: a policy that needs more needs a bigger evaluator, or the Kyverno CLI.
 """
@@ -214,12 +218,67 @@ def validate(value: Any, pattern: Any, path: str = "") -> str | None:
 
 # --- policies ------------------------------------------------------------------------------------------------
 
+# --- auto-generation (pkg/autogen/v1 @ v1.19.0: autogen.go CanAutoGen, rule.go generateRule) ------------------
+
+AUTOGEN = "pod-policies.kyverno.io/autogen-controllers"
+ALL_CONTROLLERS = ("DaemonSet", "Deployment", "Job", "StatefulSet", "ReplicaSet", "ReplicationController")
+
+
+def _autogen_supported(rules: Sequence[Mapping[str, Any]]) -> bool:
+    """Kyverno's default ("all") generates nothing when a match or exclude block names objects or
+    selects them by label: those may not apply to the controllers."""
+    for rule in rules:
+        for part in ("match", "exclude"):
+            for block in (rule.get(part) or {}).get("any", []):
+                desc = block["resources"]
+                if desc.get("names") or desc.get("name") or desc.get("selector") or desc.get("annotations"):
+                    return False
+    return True
+
+
+def _retarget(rule: Mapping[str, Any], name: str, kinds: list[str], wrap: Any) -> dict[str, Any]:
+    def filters(spec: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        if spec is None:
+            return None
+        return {"any": [{"resources": {**b["resources"], "kinds": kinds}} if "Pod" in b["resources"].get("kinds", [])
+                        else b for b in spec["any"]]}
+
+    out = {**rule, "name": name, "match": filters(rule["match"]),
+           "validate": {**rule["validate"], "pattern": wrap(rule["validate"]["pattern"])}}
+    if rule.get("exclude") is not None:
+        out["exclude"] = filters(rule["exclude"])
+    return out
+
+
+def autogen_rules(policy: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The rules Kyverno adds for Pod controllers: ``autogen-<rule>`` (pattern under spec.template)
+    and ``autogen-cronjob-<rule>`` (under spec.jobTemplate.spec.template)."""
+    annotation = (policy["metadata"].get("annotations") or {}).get(AUTOGEN)
+    rules = policy["spec"]["rules"]
+    if annotation == "none" or (annotation is None and not _autogen_supported(rules)):
+        return []
+    wanted = (*ALL_CONTROLLERS, "CronJob") if annotation in (None, "all") else tuple(annotation.split(","))
+    controllers = sorted(k for k in wanted if k in ALL_CONTROLLERS)
+    out = []
+    for rule in rules:
+        if "Pod" not in [k for b in rule["match"]["any"] for k in b["resources"].get("kinds", [])]:
+            continue
+        if controllers:
+            out.append(_retarget(rule, f"autogen-{rule['name']}"[:63], controllers,
+                                 lambda p: {"spec": {"template": p}}))
+        if "CronJob" in wanted:
+            out.append(_retarget(rule, f"autogen-cronjob-{rule['name']}"[:63], ["CronJob"],
+                                 lambda p: {"spec": {"jobTemplate": {"spec": {"template": p}}}}))
+    return out
+
+
 def evaluate(policy: Mapping[str, Any], resource: Mapping[str, Any],
              namespace_labels: Mapping[str, str]) -> list[RuleResult]:
-    """Each rule of ``policy`` applied to ``resource`` (a Pod), in a namespace with ``namespace_labels``."""
+    """Each rule of ``policy`` (and those Kyverno generates for Pod controllers) applied to
+    ``resource``, in a namespace with ``namespace_labels``."""
     name = policy["metadata"]["name"]
     out = []
-    for rule in policy["spec"]["rules"]:
+    for rule in [*policy["spec"]["rules"], *autogen_rules(policy)]:
         unknown = set(rule) - {"name", "match", "exclude", "validate"}
         if unknown:
             raise UnsupportedPatternError(f"rule keys {sorted(unknown)}")

@@ -30,7 +30,7 @@ EXCEPTIONS = [{"name": "node-agent", "controls": ["disallow-host-path", "disallo
 CONFIGURED = {"eks-platform:kyverno": {"allowedRegistries": REGISTRIES, "exceptions": EXCEPTIONS}}
 TEAM_NS = {"kubernetes.io/metadata.name": "team-a", TEAM_LABEL: "team-a"}
 OTHER_NS = {"kubernetes.io/metadata.name": "default"}
-CONTROLS = sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir())
+CONTROLS = sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir() and p.name != "controllers")
 
 
 def release(rec):
@@ -218,6 +218,21 @@ def test_examples_pass_every_policy_and_fail_only_their_own(configured, control)
     for ns in PLATFORM_NAMESPACES:
         assert failures(found, _example(control, "fail.yaml", ns),
                         {"kubernetes.io/metadata.name": ns, TEAM_LABEL: "x"}) == {}, ns
+
+
+@pytest.mark.parametrize(("example", "refused_by"), [
+    ("deployment-pass.yaml", {}),
+    ("deployment-no-resources-pass.yaml", {}),
+    ("deployment-privileged-fail.yaml", {"disallow-privileged-containers": ["autogen-privileged-containers"]}),
+    ("cronjob-team-label-fail.yaml", {"require-team-label": ["autogen-cronjob-team-label"]}),
+    ("deployment-probes-fail.yaml", {"require-probes": ["autogen-probes"]}),
+])
+def test_pod_controllers_are_checked_through_the_generated_rules(configured, example, refused_by):
+    found = list(policies(configured).values())
+    doc = _example("controllers", example, "team-a")
+    assert failures(found, doc, TEAM_NS) == refused_by
+    audited = {f"{name}-audit": rules for name, rules in refused_by.items()}
+    assert failures(found, _example("controllers", example, "default"), OTHER_NS) == audited
 
 
 def test_latest_tag_policy_catches_untagged_and_latest_images_separately(configured):
