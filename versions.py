@@ -98,6 +98,8 @@ CHARTS: dict[str, Chart] = {
     # argoproj/argo-helm charts/argo-cd/Chart.yaml: 10.1.1, Argo CD v3.4.4 (2026-07-02). Newer 10.x releases
     # exist (10.4.1, v3.5.2); the upstream data in upstream.lock.json is 10.1.1's, and a bump moves both.
     "argo-cd": Chart("https://argoproj.github.io/argo-helm", "argo-cd", "10.1.1"),
+    # kyverno/kyverno charts/kyverno/Chart.yaml @ v1.19.0: chart 3.9.0, appVersion v1.19.0 (2026-08-20).
+    "kyverno": Chart("https://kyverno.github.io/kyverno/", "kyverno", "3.9.0"),
 }
 
 # The prometheus-operator CRDs, applied before the chart (which installs them with crds.enabled but

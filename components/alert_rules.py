@@ -16,6 +16,8 @@ CONTROLLERS = {
     "kube-system": ("karpenter", "aws-load-balancer-controller", "metrics-server", "coredns"),
     "istio-system": ("istiod",),
     "monitoring": ("monitoring-operator",),
+    # the webhooks of team namespaces fail closed: without it, no team workload is admitted
+    "kyverno": ("kyverno-admission-controller",),
 }
 
 

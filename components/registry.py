@@ -21,6 +21,7 @@ from components.efs_csi import EfsCsiAddOn
 from components.eks_addons import CoreDnsAddOn
 from components.istio import IstioAddOn
 from components.karpenter import KarpenterAddOn
+from components.kyverno import KyvernoAddOn
 from components.lb_controller import LoadBalancerControllerAddOn
 from components.logging import LoggingAddOn
 from components.metrics_server import MetricsServerAddOn
@@ -48,6 +49,7 @@ REGISTRY: tuple[type[AddOn], ...] = (
     LoggingAddOn,
     ArgoCdAddOn,
     RoutesAddOn,
+    KyvernoAddOn,
     TeamsAddOn,
 )
 

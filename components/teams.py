@@ -63,6 +63,7 @@ from components.common import PlatformComponent, child_opts
 from components.handle import ClusterHandle
 from components.istio import GATEWAY, GATEWAY_NAMESPACE, INJECTION, SYSTEM_NAMESPACE, IstioAddOn
 from components.karpenter import NODE_POOL_API, KarpenterAddOn, node_pool_spec
+from components.kyverno import KyvernoAddOn
 from components.monitoring import NAMESPACE as MONITORING_NAMESPACE
 from settings.karpenter import KarpenterSettings
 from settings.teams import TEAM_LABEL, TeamSettings
@@ -237,7 +238,9 @@ class TeamsAddOn(AddOn):
     key = "teams"
     # team NodePools need Karpenter (and go first on destroy, while it drains their nodes); injected
     # namespaces and the allow rules for istiod and the gateway come once Istio runs
-    after = (KarpenterAddOn, IstioAddOn)
+    # Kyverno's policies before the teams' namespaces (and so before their workloads); on destroy the teams go
+    # first, while the webhooks still answer
+    after = (KarpenterAddOn, IstioAddOn, KyvernoAddOn)
 
     @classmethod
     def enabled(cls, settings):

@@ -36,6 +36,7 @@ from settings.base import (
 )
 from settings.gitops import ArgoCdSettings
 from settings.karpenter import FARGATE_PROFILE, KarpenterSettings
+from settings.kyverno import KyvernoSettings
 from settings.observability import ObservabilitySettings
 from settings.policy import PolicySettings
 from settings.storage import StorageSettings
@@ -140,6 +141,8 @@ class Settings(Model):
     _teams = model_validator(mode="after")(check_teams)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     """EFS (shared ReadWriteMany volumes) and AWS Backup of the gp3 volumes (aws only)."""
+    kyverno: KyvernoSettings = Field(default_factory=KyvernoSettings)
+    """Kyverno and the baseline policies: Enforce in team namespaces, Audit elsewhere."""
 
     @field_validator("region")
     @classmethod

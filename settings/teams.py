@@ -36,7 +36,8 @@ TEAM_LABEL = "platform.eks/team"
 # Kubernetes also reserves the kube- prefix (namespaces docs: "avoid creating namespaces with the
 # prefix kube-, since it is reserved for Kubernetes system namespaces").
 PLATFORM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "monitoring", "istio-system",
-                       "istio-ingress", "argocd", "kyverno", "karpenter", "cert-manager", "external-dns")
+                       "istio-ingress", "argocd", "kyverno", "logging", "local-path-storage", "karpenter",
+                       "cert-manager", "external-dns")
 # A named port (IANA_SVC_NAME: 1-15 lowercase letters, digits and '-', at least one letter).
 PORT_NAME = r"^(?=.*[a-z])[a-z0-9]([-a-z0-9]{0,13}[a-z0-9])?$"
 TEAM_POOL_PREFIX = "team-"

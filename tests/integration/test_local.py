@@ -165,3 +165,33 @@ def test_destroy_removes_the_kind_cluster(stack):
     stack.destroy(on_output=print)
     clusters = subprocess.run(["kind", "get", "clusters"], capture_output=True, text=True, check=True).stdout
     assert CLUSTER not in clusters.split()
+
+
+def _dry_run_pod(namespace: str, name: str) -> subprocess.CompletedProcess:
+    """`kubectl apply --dry-run=server` of an example Pod: it goes through the admission webhooks."""
+    from pathlib import Path
+
+    import yaml
+
+    doc = yaml.safe_load((Path(__file__).parent.parent / "fixtures" / "kyverno" / name).read_text())
+    doc["metadata"]["namespace"] = namespace
+    return subprocess.run(["kubectl", "--context", CONTEXT, "apply", "--dry-run=server", "-f", "-"],
+                          input=json.dumps(doc), capture_output=True, text=True, timeout=60)
+
+
+def test_kyverno_refuses_a_privileged_pod_in_a_team_namespace_only(stack):
+    team = "it-kyverno-team"
+    kubectl("create", "namespace", team)
+    try:
+        kubectl("label", "namespace", team, "platform.eks/team=it")
+
+        def enforced():
+            refused = _dry_run_pod(team, "disallow-privileged-containers/fail.yaml")
+            assert refused.returncode != 0 and "Privileged containers are not allowed" in refused.stderr, refused
+        eventually(enforced, timeout=120)
+        accepted = _dry_run_pod(team, "disallow-privileged-containers/pass.yaml")
+        assert accepted.returncode == 0, accepted.stderr
+        # outside team namespaces the policies audit: the same pod is admitted
+        assert _dry_run_pod("default", "disallow-privileged-containers/fail.yaml").returncode == 0
+    finally:
+        kubectl("delete", "namespace", team, "--wait=false")

@@ -1,0 +1,337 @@
+"""platform:policy:Kyverno: chart values against upstream 3.9.0, HA per tier, system nodes, webhooks on
+team namespaces only, the baseline ClusterPolicies (valid against the upstream CRD, Enforce/Fail on
+team namespaces, Audit/Ignore elsewhere, platform namespaces excluded), the example manifests run
+through harness/kyverno_eval.py, exceptions, monitoring, ordering, kind, the off switch, bad config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+import versions
+from components.handle import SYSTEM_NODE_LABEL, SYSTEM_TOLERATIONS
+from components.kyverno import CONTROLLERS, NAMESPACE, PLATFORM_NAMESPACES, TYPE, KyvernoAddOn
+from components.kyverno_policies import TEAM_LABEL
+from harness import run_stack
+from harness.kyverno_eval import UnsupportedPatternError, _SkipError, evaluate, failures, scalar_matches, validate
+from harness.upstream import load_yaml, missing_value_paths, schema_errors
+from tests.conftest import assert_config_error, make_settings
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+POLICY = "kubernetes:kyverno.io/v1:ClusterPolicy"
+EXCEPTION = "kubernetes:kyverno.io/v2:PolicyException"
+EXAMPLES = Path(__file__).parent / "fixtures" / "kyverno"
+REGISTRIES = ["ghcr.io/acme", "123456789012.dkr.ecr.us-east-1.amazonaws.com"]
+EXCEPTIONS = [{"name": "node-agent", "controls": ["disallow-host-path", "disallow-host-namespaces"],
+               "namespaces": ["team-observability"], "names": ["node-agent-*"],
+               "reason": "reads container logs from the node"}]
+CONFIGURED = {"eks-platform:kyverno": {"allowedRegistries": REGISTRIES, "exceptions": EXCEPTIONS}}
+TEAM_NS = {"kubernetes.io/metadata.name": "team-a", TEAM_LABEL: "team-a"}
+OTHER_NS = {"kubernetes.io/metadata.name": "default"}
+CONTROLS = sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir() and p.name != "controllers")
+
+
+def release(rec):
+    return next(r for r in rec.of_type(RELEASE) if r.inputs["chart"] == "kyverno")
+
+
+def values(rec) -> dict:
+    return release(rec).inputs["values"]
+
+
+def policies(rec) -> dict[str, dict]:
+    """The recorded ClusterPolicies as whole objects, by name."""
+    return {r.inputs["metadata"]["name"]: {"apiVersion": "kyverno.io/v1", "kind": "ClusterPolicy",
+                                           "metadata": r.inputs["metadata"], "spec": r.inputs["spec"]}
+            for r in rec.of_type(POLICY)}
+
+
+@pytest.fixture(scope="module")
+def prod():
+    return run_stack("prod")
+
+
+@pytest.fixture(scope="module")
+def dev():
+    return run_stack("dev")
+
+
+@pytest.fixture(scope="module")
+def configured():
+    """dev with allowed registries and an exception: every policy and kind of object there is."""
+    return run_stack("dev", overrides=CONFIGURED)
+
+
+# --- the release -----------------------------------------------------------------------------------
+
+def test_chart_is_pinned_to_the_locked_version_and_values_exist_upstream(prod, configured):
+    chart = release(prod)
+    assert (chart.inputs["chart"], chart.inputs["version"]) == ("kyverno", "3.9.0") == (
+        versions.CHARTS["kyverno"].name, load_yaml("kyverno", "Chart.yaml")["version"])
+    assert chart.inputs["repositoryOpts"]["repo"] == "https://kyverno.github.io/kyverno/"
+    upstream = load_yaml("kyverno", "values.yaml")
+    for rec in (prod, configured, run_stack("local")):
+        assert missing_value_paths(values(rec), upstream) == []
+    # the chart's crds subchart installs (and upgrades) the CRDs: no separate step, nothing skipped
+    assert values(prod)["crds"] == {"install": True} and not chart.inputs.get("skipCrds")
+
+
+@pytest.mark.parametrize(("stack", "admission", "others"), [("dev", 1, 1), ("staging", 1, 1), ("prod", 3, 2)])
+def test_replicas_and_disruption_budgets_follow_the_tier(stack, admission, others):
+    v = values(run_stack(stack))
+    assert [v[c]["replicas"] for c in CONTROLLERS] == [admission, others, others, others]
+    for name in CONTROLLERS:
+        replicas = v[name]["replicas"]
+        if replicas == 1:
+            # (the chart makes a budget for more than one replica only)
+            assert "podDisruptionBudget" not in v[name] and "topologySpreadConstraints" not in v[name]
+        else:
+            assert v[name]["podDisruptionBudget"] == {"enabled": True, "minAvailable": replicas - 1,
+                                                      "unhealthyPodEvictionPolicy": "AlwaysAllow"}
+            (spread,) = v[name]["topologySpreadConstraints"]
+            assert spread["topologyKey"] == "topology.kubernetes.io/zone"
+            assert spread["labelSelector"]["matchLabels"]["app.kubernetes.io/component"] == {
+                "admissionController": "admission-controller", "backgroundController": "background-controller",
+                "cleanupController": "cleanup-controller", "reportsController": "reports-controller"}[name]
+    assert v["admissionController"]["container"]["resources"]["limits"]["memory"] == "768Mi"
+    assert v["reportsController"]["resources"]["limits"]["memory"] == "512Mi"
+
+
+def test_controllers_and_hooks_run_on_the_system_nodes(prod):
+    # global.* reaches the four controllers and the hook Jobs (their own values stay empty)
+    assert values(prod)["global"] == {"nodeSelector": SYSTEM_NODE_LABEL, "tolerations": SYSTEM_TOLERATIONS}
+    assert not any(values(prod)[c].get("nodeSelector") or values(prod)[c].get("tolerations") for c in CONTROLLERS)
+
+
+def test_webhooks_see_team_namespaces_only_and_never_the_platforms(prod):
+    config = values(prod)["config"]
+    team, names = config["webhooks"]["namespaceSelector"]["matchExpressions"]
+    assert team == {"key": TEAM_LABEL, "operator": "Exists"}
+    assert names["key"] == "kubernetes.io/metadata.name" and names["operator"] == "NotIn"
+    assert set(names["values"]) == set(PLATFORM_NAMESPACES) >= {
+        "kube-system", "monitoring", "istio-system", "istio-ingress", "argocd", "kyverno", "logging"}
+    # the chart's filters already skip kube-system, kube-public, kube-node-lease and its own namespace
+    assert config["resourceFiltersIncludeNamespaces"] == ["argocd", "istio-ingress", "istio-system", "logging",
+                                                         "monitoring"]
+    assert values(prod)["features"]["policyExceptions"] == {"enabled": True, "namespace": NAMESPACE}
+
+
+def test_monitoring_gets_service_monitors_and_the_dashboard_only_when_it_is_on(prod):
+    v = values(prod)
+    assert all(v[c]["serviceMonitor"] == {"enabled": True} for c in CONTROLLERS)
+    # kube-prometheus-stack's Grafana sidecar loads ConfigMaps with this label from every namespace
+    sidecar = load_yaml("kube-prometheus-stack", "values.yaml")["grafana"]["sidecar"]["dashboards"]
+    ours = load_yaml("kyverno", "values.yaml")["grafana"]["labels"]
+    assert v["grafana"] == {"enabled": True} and ours == {sidecar["label"]: sidecar["labelValue"]}
+    assert sidecar["searchNamespace"] == "ALL"
+    off = values(run_stack("dev", overrides={"eks-platform:observability": {"metrics": {"enabled": False}}}))
+    assert off["grafana"] == {"enabled": False}
+    assert not any(off[c]["serviceMonitor"]["enabled"] for c in CONTROLLERS)
+
+
+# --- ordering, kind, off switch ---------------------------------------------------------------------
+
+def test_release_after_compute_and_monitoring_crds_policies_after_the_release(prod, configured):
+    chart = release(prod)
+    assert prod.depends_on(chart, prod.one("aws:eks/nodeGroup:NodeGroup", "prod-nodes-system"))
+    assert prod.depends_on(chart, prod.one("kubernetes:yaml/v2:ConfigGroup"))
+    assert prod.depends_on(chart, prod.one("kubernetes:core/v1:Namespace", "prod-kyverno-namespace"))
+    for p in prod.of_type(POLICY):
+        assert p.parent_type == TYPE and prod.depends_on(p, chart), p.name
+    exception = configured.one(EXCEPTION)
+    assert configured.depends_on(exception, release(configured))
+    # exceptions first: a workload they cover is never refused in between
+    assert all(configured.depends_on(p, exception) for p in configured.of_type(POLICY))
+
+
+def test_kyverno_runs_on_kind_and_can_be_switched_off():
+    local = run_stack("local")
+    assert local.of_type(TYPE) and len(local.of_type(POLICY)) == 14
+    assert "local-path-storage" in values(local)["config"]["webhooks"]["namespaceSelector"]["matchExpressions"][1][
+        "values"]
+    # (the registry walk builds exactly the enabled add-ons: tests/test_registry.py)
+    assert KyvernoAddOn.enabled(make_settings("local")) and KyvernoAddOn.enabled(make_settings("prod"))
+    assert not KyvernoAddOn.enabled(make_settings("dev", kyverno={"enabled": False}))
+
+
+# --- the policies -----------------------------------------------------------------------------------
+
+def test_every_policy_and_exception_is_valid_against_the_upstream_crd(configured):
+    objects = [*policies(configured).values(), *({"apiVersion": "kyverno.io/v2", "kind": "PolicyException",
+                                                  "metadata": r.inputs["metadata"], "spec": r.inputs["spec"]}
+                                                 for r in configured.of_type(EXCEPTION))]
+    assert len(objects) == 17
+    errors = {o["metadata"]["name"]: schema_errors(o) for o in objects}
+    assert {name: found for name, found in errors.items() if found} == {}
+
+
+def test_each_control_has_an_enforce_and_an_audit_policy_with_their_failure_policies(configured):
+    found = policies(configured)
+    controls = {p["metadata"]["labels"]["platform.eks/control"] for p in found.values()}
+    assert controls == set(CONTROLS)
+    for control in controls:
+        enforce, audit = found[control], found[f"{control}-audit"]
+        assert enforce["spec"]["webhookConfiguration"] == {"failurePolicy": "Fail"}
+        assert audit["spec"]["webhookConfiguration"] == {"failurePolicy": "Ignore"}
+        for policy, action, op in ((enforce, "Enforce", "Exists"), (audit, "Audit", "DoesNotExist")):
+            assert policy["spec"]["background"] is True
+            for rule in policy["spec"]["rules"]:
+                assert rule["validate"]["failureAction"] == action
+                assert len(rule["validate"]["message"]) > 40
+                (match,) = rule["match"]["any"]
+                assert match["resources"]["kinds"] == ["Pod"]
+                assert match["resources"]["namespaceSelector"] == {
+                    "matchExpressions": [{"key": TEAM_LABEL, "operator": op}]}
+                assert set(rule["exclude"]["any"][0]["resources"]["namespaces"]) == set(PLATFORM_NAMESPACES)
+    # without allowed registries there is no registry policy
+    assert not any("registries" in name for name in policies(run_stack("dev")))
+
+
+def test_policy_names_never_move_with_the_registry_list(dev, configured):
+    assert set(policies(dev)) < set(policies(configured))
+    assert set(policies(configured)) - set(policies(dev)) == {"restrict-image-registries",
+                                                              "restrict-image-registries-audit"}
+
+
+def _example(control: str, name: str, namespace: str) -> dict:
+    doc = yaml.safe_load((EXAMPLES / control / name).read_text())
+    return {**doc, "metadata": {**doc["metadata"], "namespace": namespace}}
+
+
+@pytest.mark.parametrize("control", CONTROLS)
+def test_examples_pass_every_policy_and_fail_only_their_own(configured, control):
+    found = list(policies(configured).values())
+    passing = sorted(p.name for p in (EXAMPLES / control).glob("*pass.yaml"))
+    assert passing and (EXAMPLES / control / "fail.yaml").is_file()
+    for name in passing:
+        for ns, labels in (("team-a", TEAM_NS), ("default", OTHER_NS)):
+            assert failures(found, _example(control, name, ns), labels) == {}, (name, ns)
+    bad = _example(control, "fail.yaml", "team-a")
+    # refused in a team namespace by the Enforce policy of that control, and by nothing else
+    assert set(failures(found, bad, TEAM_NS)) == {control}
+    results = [r for r in evaluate(policies(configured)[control], bad, TEAM_NS) if r.result == "fail"]
+    assert results and all(r.message for r in results)
+    # reported elsewhere by its Audit policy
+    assert set(failures(found, _example(control, "fail.yaml", "default"), OTHER_NS)) == {f"{control}-audit"}
+    # and never looked at in the platform's namespaces, even a labelled one
+    for ns in PLATFORM_NAMESPACES:
+        assert failures(found, _example(control, "fail.yaml", ns),
+                        {"kubernetes.io/metadata.name": ns, TEAM_LABEL: "x"}) == {}, ns
+
+
+@pytest.mark.parametrize(("example", "refused_by"), [
+    ("deployment-pass.yaml", {}),
+    ("deployment-no-resources-pass.yaml", {}),
+    ("deployment-privileged-fail.yaml", {"disallow-privileged-containers": ["autogen-privileged-containers"]}),
+    ("cronjob-team-label-fail.yaml", {"require-team-label": ["autogen-cronjob-team-label"]}),
+    ("deployment-probes-fail.yaml", {"require-probes": ["autogen-probes"]}),
+])
+def test_pod_controllers_are_checked_through_the_generated_rules(configured, example, refused_by):
+    found = list(policies(configured).values())
+    doc = _example("controllers", example, "team-a")
+    assert failures(found, doc, TEAM_NS) == refused_by
+    audited = {f"{name}-audit": rules for name, rules in refused_by.items()}
+    assert failures(found, _example("controllers", example, "default"), OTHER_NS) == audited
+
+
+def test_latest_tag_policy_catches_untagged_and_latest_images_separately(configured):
+    bad = _example("disallow-latest-tag", "fail.yaml", "team-a")
+    results = {r.rule: r for r in evaluate(policies(configured)["disallow-latest-tag"], bad, TEAM_NS)}
+    assert results["require-image-tag"].path == "/spec/initContainers/0/image"
+    assert results["no-latest-tag"].path == "/spec/containers/0/image"
+
+
+def test_exceptions_waive_both_halves_including_autogenerated_rules(configured):
+    exc = configured.one(EXCEPTION, "dev-kyverno-exception-node-agent")
+    assert exc.inputs["metadata"]["namespace"] == NAMESPACE
+    assert exc.inputs["metadata"]["annotations"] == {"platform.eks/reason": "reads container logs from the node"}
+    waived = {e["policyName"]: e["ruleNames"] for e in exc.inputs["spec"]["exceptions"]}
+    assert waived == {
+        "disallow-host-path": ["host-path", "autogen-host-path", "autogen-cronjob-host-path"],
+        "disallow-host-path-audit": ["host-path", "autogen-host-path", "autogen-cronjob-host-path"],
+        "disallow-host-namespaces": ["host-namespaces", "autogen-host-namespaces", "autogen-cronjob-host-namespaces"],
+        "disallow-host-namespaces-audit": ["host-namespaces", "autogen-host-namespaces",
+                                           "autogen-cronjob-host-namespaces"]}
+    found = policies(configured)
+    # every waived rule exists in its policy (less the autogenerated ones Kyverno adds)
+    for name, rules in waived.items():
+        assert rules[0] in {r["name"] for r in found[name]["spec"]["rules"]}
+    (match,) = exc.inputs["spec"]["match"]["any"]
+    assert match["resources"]["namespaces"] == ["team-observability"] and match["resources"]["names"] == ["node-agent-*"]
+
+
+def test_exception_rule_names_follow_each_controls_generated_rules():
+    from components.kyverno_policies import policy_exception
+
+    doc = policy_exception("x", namespace=NAMESPACE, controls_waived=["require-probes", "require-requests-limits"],
+                           namespaces=["team-a"], names=["*"], reason="because", allowed_registries=[])
+    waived = {e["policyName"]: e["ruleNames"] for e in doc["spec"]["exceptions"]}
+    # no CronJob rule for probes, no generated rule at all for requests and limits
+    assert waived["require-probes"] == waived["require-probes-audit"] == ["probes", "autogen-probes"]
+    assert waived["require-requests-limits"] == ["requests-limits"]
+    assert schema_errors(doc) == []
+
+
+# --- the evaluator itself ---------------------------------------------------------------------------------
+
+def test_evaluator_anchors_and_scalars():
+    assert scalar_matches("false", False) and not scalar_matches("false", True)
+    assert scalar_matches("?*", "x") and not scalar_matches("?*", "")
+    assert scalar_matches("!*:latest", "a/b:1.0") and not scalar_matches("!*:latest", "a/b:latest")
+    assert scalar_matches("a/* | b/*", "b/x:1") and not scalar_matches("a/* | b/*", "c/x:1")
+    assert scalar_matches(">0", 10) and scalar_matches("> 0", "10") and scalar_matches(">=1Gi", "2Gi")
+    assert not scalar_matches(">0", 0) and not scalar_matches(">0", "ten") and not scalar_matches(">0", {})
+    assert validate({"a": 1}, {"=(b)": "x"}) is None and validate({"b": "y"}, {"=(b)": "x"}) == "/b"
+    assert validate({"hostPath": {}}, {"X(hostPath)": "null"}) == "/hostPath"
+    assert validate([{"name": "istio-proxy"}, {"name": "app", "p": 1}],
+                    [{"(name)": "!istio-proxy", "p": ">0"}]) is None
+    assert validate([{"name": "app"}], [{"(name)": "!istio-proxy", "p": ">0"}]) == "/0/p"
+    with pytest.raises(_SkipError):  # every element skipped: the rule is skipped
+        validate([{"name": "istio-proxy"}], [{"(name)": "!istio-proxy", "p": ">0"}])
+    with pytest.raises(UnsupportedPatternError):
+        validate({"a": 1}, {"^(a)": [1]})
+    with pytest.raises(UnsupportedPatternError):
+        evaluate({"metadata": {"name": "p"}, "spec": {"rules": [{"name": "r", "match": {"any": []},
+                                                                  "validate": {"anyPattern": []}}]}}, {}, {})
+
+
+# --- bad config ----------------------------------------------------------------------------------------
+
+R = {"aws:region": "us-east-1"}
+
+
+@pytest.mark.parametrize(("kyverno", "key", "valid"), [
+    ({"allowedRegistries": ["https://ghcr.io"]}, "eks-platform:kyverno.allowedRegistries[0]", "not a registry host"),
+    ({"allowedRegistries": ["nginx"]}, "eks-platform:kyverno.allowedRegistries[0]", "ghcr.io/my-org"),
+    ({"allowedRegistries": ["ghcr.io/*"]}, "eks-platform:kyverno.allowedRegistries[0]", "without a scheme or wildcard"),
+    ({"allowedRegistries": ["ghcr.io", "ghcr.io"]}, "eks-platform:kyverno.allowedRegistries", "once"),
+    ({"admissionReplicas": 2}, "eks-platform:kyverno.admissionReplicas", "1, or 3 to 5"),
+    ({"controllerReplicas": 0}, "eks-platform:kyverno.controllerReplicas", "from 1 to 3"),
+    ({"exceptions": [*EXCEPTIONS, *EXCEPTIONS]}, "eks-platform:kyverno.exceptions", "unique"),
+    ({"exceptions": [{**EXCEPTIONS[0], "controls": ["disallow-everything"]}]},
+     "eks-platform:kyverno.exceptions[0].controls[0]", "'require-probes'"),
+    ({"exceptions": [{**EXCEPTIONS[0], "controls": ["restrict-image-registries"]}]},
+     "eks-platform:kyverno.exceptions", "allowedRegistries is empty"),
+    ({"exceptions": [{**EXCEPTIONS[0], "reason": "x"}]}, "eks-platform:kyverno.exceptions[0].reason", "say why"),
+    ({"exceptions": [{**EXCEPTIONS[0], "namespaces": ["Team_A"]}]},
+     "eks-platform:kyverno.exceptions[0].namespaces[0]", "DNS label"),
+])
+def test_bad_config_names_the_key(kyverno, key, valid):
+    assert_config_error("dev", {**R, "kyverno": kyverno}, key, valid)
+
+
+def test_good_registries_are_accepted():
+    ok = ["ghcr.io", "ghcr.io/acme", "localhost:5000", "registry.local:5000/team/app",
+          "123456789012.dkr.ecr.us-east-1.amazonaws.com", "docker.io/library"]
+    assert make_settings("dev", kyverno={"allowedRegistries": ok}).kyverno.allowed_registries == ok
+
+
+def test_an_admission_controller_outage_alerts(prod):
+    # (chart templates/admission-controller/_helpers.tpl: the Deployment is <chart name>-admission-controller)
+    rule = prod.one("kubernetes:monitoring.coreos.com/v1:PrometheusRule")
+    (platform,) = [g for g in rule.inputs["spec"]["groups"] if g["name"] == "platform"]
+    (down,) = [r for r in platform["rules"] if r["alert"] == "PlatformControllerDown"]
+    assert 'namespace="kyverno",deployment=~"kyverno-admission-controller"' in down["expr"]
+    assert release(prod).inputs["name"] == "kyverno" and "nameOverride" not in values(prod)
