@@ -93,24 +93,40 @@ def charts_in_lock() -> set[str]:
 FREE_FORM_KEYS = frozenset({"nodeSelector", "labels", "annotations", "podLabels", "podAnnotations"})
 
 
+# Values of a subchart that the parent chart's values.yaml does not repeat (the subchart's own
+# values.yaml is not in the locked data): chart key -> key path -> where the subchart has it, at the
+# version the parent's Chart.yaml pins. A path listed here is accepted for that chart only.
+SUBCHART_KEYS: dict[str, dict[str, str]] = {
+    "kube-prometheus-stack": {
+        # 88.5.3 pins kube-state-metrics 8.4.0 (Chart.yaml dependencies); rendered as
+        # --metric-labels-allowlist (templates/deployment.yaml)
+        "kube-state-metrics.metricLabelsAllowlist":
+            "prometheus-community/helm-charts charts/kube-state-metrics/values.yaml @ kube-state-metrics-8.4.0",
+    },
+}
+
+
 def missing_value_paths(values: Mapping[str, Any], upstream: Any, free_form: Iterable[str] = (),
-                        prefix: str = "") -> list[str]:
+                        prefix: str = "", known: Iterable[str] = ()) -> list[str]:
     """Key paths of ``values`` that the chart's ``upstream`` values do not have.
 
     Below a key whose upstream default is an empty map or null (``resources: {}``,
     ``podAnnotations: {}``), and below the maps of ``FREE_FORM_KEYS``, any key is allowed: the
-    chart passes that map through. ``free_form`` names further such paths (dotted).
+    chart passes that map through. ``free_form`` names further such paths (dotted); ``known`` names
+    paths accepted though upstream lacks them (a chart's ``SUBCHART_KEYS``), with anything below them.
     """
-    free = set(free_form)
+    free, accepted = set(free_form), set(known)
     missing = []
     for key, value in values.items():
         path = f"{prefix}{key}"
+        if path in accepted:
+            continue
         if not isinstance(upstream, dict) or key not in upstream:
             missing.append(path)
             continue
         below = upstream[key]
         if isinstance(value, dict) and path not in free and key not in FREE_FORM_KEYS and below not in ({}, None):
-            missing += missing_value_paths(value, below, free, f"{path}.")
+            missing += missing_value_paths(value, below, free, f"{path}.", accepted)
     return missing
 
 

@@ -6,37 +6,22 @@ from __future__ import annotations
 
 import promql_parser
 import pytest
-import yaml
 
 from components.alert_rules import GROUPS, rule_groups
-from harness import PROJECT_DIR, run_stack
+from harness import run_stack
+from tests.promql import documented, metric_names
 
-FIXTURE = yaml.safe_load((PROJECT_DIR / "tests" / "fixtures" / "metrics.yaml").read_text())
 EXPORTER = {"platform": ("kube-state-metrics", "kubelet"), "karpenter": ("karpenter",), "istio": ("istio",)}
 RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
 
 
-def metric_names(node) -> set[str]:
-    """Metric names of the vector selectors in a parsed PromQL expression."""
-    if type(node).__name__ == "VectorSelector":
-        return {node.name} if node.name else set()
-    names: set[str] = set()
-    for attr in ("lhs", "rhs", "expr", "param", "vector_selector"):
-        child = getattr(node, attr, None)
-        if child is not None and not isinstance(child, str | int | float):
-            names |= metric_names(child)
-    for arg in getattr(node, "args", None) or []:
-        names |= metric_names(arg)
-    return names
-
-
 @pytest.mark.parametrize("group", list(GROUPS))
 def test_every_expression_parses_and_uses_documented_metrics(group):
-    documented = {m for exporter in EXPORTER[group] for m in FIXTURE[exporter]["metrics"]}
+    known = documented(*EXPORTER[group])
     for rule in GROUPS[group]["rules"]:
         names = metric_names(promql_parser.parse(rule["expr"]))
         assert names, rule["alert"]
-        assert names <= documented, (rule["alert"], names - documented)
+        assert names <= known, (rule["alert"], names - known)
         assert rule["labels"]["severity"] in ("warning", "critical") and rule["annotations"]["description"]
 
 
