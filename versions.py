@@ -82,6 +82,10 @@ CHARTS: dict[str, Chart] = {
     # prometheus-operator v0.93.1; Grafana comes from grafana-community/helm-charts since 2026-02.
     "kube-prometheus-stack": Chart("https://prometheus-community.github.io/helm-charts", "kube-prometheus-stack",
                                    "88.5.3"),
+    # prometheus-community/helm-charts charts/prometheus-blackbox-exporter/Chart.yaml: 11.17.2, blackbox_exporter
+    # v0.28.0 (the chart at the same commit as kube-prometheus-stack 88.5.3).
+    "prometheus-blackbox-exporter": Chart("https://prometheus-community.github.io/helm-charts",
+                                          "prometheus-blackbox-exporter", "11.17.2"),
 }
 
 # The prometheus-operator CRDs, applied before the chart (which installs them with crds.enabled but

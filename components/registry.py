@@ -21,6 +21,7 @@ from components.karpenter import KarpenterAddOn
 from components.lb_controller import LoadBalancerControllerAddOn
 from components.metrics_server import MetricsServerAddOn
 from components.monitoring import MonitoringAddOn, MonitoringCrdsAddOn
+from components.webhook_certificates import WebhookCertificatesAddOn
 
 if TYPE_CHECKING:
     from components.handle import ClusterHandle
@@ -36,6 +37,7 @@ REGISTRY: tuple[type[AddOn], ...] = (
     LoadBalancerControllerAddOn,
     IstioAddOn,
     MonitoringAddOn,
+    WebhookCertificatesAddOn,
 )
 
 

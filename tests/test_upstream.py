@@ -19,6 +19,9 @@ NO_UPSTREAM_DATA = {
                           "(its keys were read from cluster-autoscaler-9.59.0 and are asserted by test_cluster_autoscaler)",
     "metrics-server": "no copy of kubernetes-sigs/metrics-server's chart values in shared/upstream (keys read from "
                       "metrics-server-helm-chart-3.13.1, asserted by test_metrics_server)",
+    "prometheus-blackbox-exporter": "no copy of prometheus-community's blackbox exporter chart values in shared/upstream "
+                                    "(keys read from prometheus-blackbox-exporter-11.17.2, asserted by "
+                                    "test_webhook_certificates)",
     **{chart: "the locked Istio data is master before the 1.31 branch (istio@86c9f01f), not the pinned 1.31.1; "
               "tests/test_istio.py checks the values against it all the same" for chart in ("istio-base", "istiod",
                                                                                           "istio-gateway")},
