@@ -52,8 +52,9 @@ SIDECAR_LABEL = {"grafana_dashboard": "1"}
 DATASOURCE = {"type": "prometheus", "uid": "prometheus"}
 # the node labels kube-state-metrics exports on kube_node_labels (kube-state-metrics.metricLabelsAllowlist)
 NODE_LABELS = ("kubernetes.io/arch", "karpenter.sh/capacity-type", "eks.amazonaws.com/capacityType")
-# Grafana's JSON model version the dashboards are written for (Grafana 13 migrates older ones on load)
-SCHEMA_VERSION = 41
+# the dashboard JSON model version written (Grafana 10/11's); Grafana (13.2 in chart 12.11.1) migrates
+# older models forward when it loads them, never the other way
+SCHEMA_VERSION = 39
 WIDTH = 24  # Grafana's grid is 24 columns wide
 
 
@@ -235,6 +236,7 @@ def config_maps(name: str, parent: pulumi.Resource, cluster: ClusterHandle, name
     return {key: k8s.core.v1.ConfigMap(
         f"{name}-dashboard-{key}",
         metadata={"name": f"dashboard-{key}", "namespace": namespace, "labels": dict(SIDECAR_LABEL)},
-        data={f"{key}.json": json.dumps(model, sort_keys=True)},
+        # the sidecar writes every key into one folder: the uid keeps the file name apart from the chart's own
+        data={f"{model['uid']}.json": json.dumps(model, sort_keys=True)},
         opts=child_opts(parent, cluster.k8s_opts()))
         for key, model in dashboards(karpenter_on=karpenter_on, istio_on=istio_on).items()}

@@ -104,7 +104,7 @@ def test_config_maps_carry_the_label_the_grafana_sidecar_loads():
     for key, res in {k.removeprefix("dashboard-"): r for k, r in dashboard_maps(rec).items()}.items():
         assert res.inputs["metadata"]["labels"] == d.SIDECAR_LABEL
         assert res.inputs["metadata"]["namespace"] == NAMESPACE and res.parent == component.urn
-        assert json.loads(res.inputs["data"][f"{key}.json"]) == ALL[key]
+        assert json.loads(res.inputs["data"][f"{UIDS[key]}.json"]) == ALL[key]
         assert rec.depends_on(res, rec.one("kubernetes:core/v1:Namespace", "prod-monitoring-namespace"))
 
 
