@@ -20,7 +20,8 @@ Facts relied on (istio/istio manifests/charts @ the 1.31 line; values sit under
 Monitors (when monitoring is on, after the prometheus-operator CRDs: the add-on comes after
 ``MonitoringCrdsAddOn``), as Istio documents them for the Prometheus Operator (istio.io docs
 ops/integrations/prometheus and samples/addons/extras/prometheus-operator.yaml); the 1.31 charts have
-no switch for them (istiod's ``serviceMonitor.enabled`` lands on master after 1.31):
+no switch for them (istiod's chart gains ``serviceMonitor.enabled`` on master after 2026-08-22, not on
+release-1.31: move to it when a pinned release has it):
 - a ServiceMonitor for istiod's Service, which carries ``app: istiod`` and ``istio: pilot`` (no
   revision is set) and names port 15014 ``http-monitoring``
   (manifests/charts/istio-control/istio-discovery/templates/service.yaml @ release-1.31);
