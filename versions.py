@@ -100,6 +100,10 @@ CHARTS: dict[str, Chart] = {
     "argo-cd": Chart("https://argoproj.github.io/argo-helm", "argo-cd", "10.1.1"),
     # kyverno/kyverno charts/kyverno/Chart.yaml @ v1.19.0: chart 3.9.0, appVersion v1.19.0 (2026-08-20).
     "kyverno": Chart("https://kyverno.github.io/kyverno/", "kyverno", "3.9.0"),
+    # prometheus-community/helm-charts charts/prometheus-blackbox-exporter/Chart.yaml: 11.17.2, blackbox_exporter
+    # v0.28.0 (the chart at the same commit as kube-prometheus-stack 88.5.3).
+    "prometheus-blackbox-exporter": Chart("https://prometheus-community.github.io/helm-charts",
+                                          "prometheus-blackbox-exporter", "11.17.2"),
 }
 
 # The prometheus-operator CRDs, applied before the chart (which installs them with crds.enabled but

@@ -78,6 +78,25 @@ GROUPS: dict[str, dict[str, Any]] = {
 }
 
 
+def certificate_rules(target_prefix: str, warn_days: int) -> dict[str, Any]:
+    """The group of the webhook certificate probes (``components/webhook_certificates.py``): the
+    blackbox exporter's metrics of the probes whose ``target`` label starts with ``target_prefix``."""
+    probes = f'{{target=~"{target_prefix}.+"}}'
+    return {"name": "webhook-certificates", "rules": [
+        _rule("WebhookCertificateExpiresSoon",
+              f"probe_ssl_earliest_cert_expiry{probes} - time() < {warn_days} * 86400", "1h", "warning",
+              "The serving certificate of {{ $labels.target }} expires in less than " f"{warn_days} days",
+              "When it expires the API server refuses the webhook's answers (and fails the requests it guards, "
+              "with failurePolicy Fail). The load balancer controller's certificate comes from its chart "
+              "(keepTLSSecret): delete the aws-load-balancer-tls Secret and run `pulumi up` to renew it; istiod "
+              "renews its own, so an old one means istiod is stuck: restart it."),
+        _rule("WebhookCertificateProbeFailing", f"probe_success{probes} == 0", "15m", "warning",
+              "No TLS handshake with {{ $labels.target }} for 15 minutes",
+              "The webhook Service answers no TLS handshake: its pods are down or not ready, or the Service is "
+              "gone. Its certificate's expiry is unknown while this fires."),
+    ]}
+
+
 def rule_groups(*, karpenter: bool, istio: bool) -> list[dict[str, Any]]:
     """The groups of the components that are on."""
     return [GROUPS["platform"], *([GROUPS["karpenter"]] if karpenter else []), *([GROUPS["istio"]] if istio else [])]

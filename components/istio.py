@@ -17,6 +17,21 @@ Facts relied on (istio/istio manifests/charts @ the 1.31 line; values sit under
 - NLB annotations of the load balancer controller (docs/guide/service/annotations.md):
   ``service.beta.kubernetes.io/aws-load-balancer-type: external``, ``...-nlb-target-type: ip``,
   ``...-scheme``, and ``...-attributes: load_balancing.cross_zone.enabled=true``.
+Monitors (when monitoring is on, after the prometheus-operator CRDs: the add-on comes after
+``MonitoringCrdsAddOn``), as Istio documents them for the Prometheus Operator (istio.io docs
+ops/integrations/prometheus and samples/addons/extras/prometheus-operator.yaml); the 1.31 charts have
+no switch for them (istiod's chart gains ``serviceMonitor.enabled`` on master after 2026-08-22, not on
+release-1.31: move to it when a pinned release has it):
+- a ServiceMonitor for istiod's Service, which carries ``app: istiod`` and ``istio: pilot`` (no
+  revision is set) and names port 15014 ``http-monitoring``
+  (manifests/charts/istio-control/istio-discovery/templates/service.yaml @ release-1.31);
+- a PodMonitor for every sidecar and gateway: Envoy's own stats on the ``istio-proxy`` container port
+  ``http-envoy-prom`` (15090), path ``/stats/prometheus``, declared by the injection template
+  (istio-discovery/files/injection-template.yaml) and the gateway chart (gateway/templates/deployment.yaml).
+  That port carries the Istio standard metrics and is excluded from inbound capture, so plain HTTP
+  works under STRICT mTLS (istio.io docs tasks/observability/metrics/secure-metrics: "Envoy-only port
+  (15090)"); the merged port 15020 would add application metrics, which apps scrape with monitors of
+  their own. Pods labelled ``istio-prometheus-ignore`` are left out, as in Istio's sample.
 Injection uses the ``istio-injection=enabled`` label: one revision is installed, and revision labels
 (``istio.io/rev``) only pay off for canary upgrades of the control plane, at the cost of relabelling
 every namespace; moving to them later is a label change.
@@ -37,6 +52,7 @@ from components.common import PlatformComponent, child_opts
 from components.handle import ClusterHandle
 from components.kind import HTTP_NODE_PORT, HTTPS_NODE_PORT
 from components.lb_controller import LoadBalancerControllerAddOn
+from components.monitoring import MonitoringCrdsAddOn
 from settings.traffic import IstioSettings
 
 TYPE = "platform:traffic:Istio"
@@ -46,6 +62,11 @@ SECURITY_API = "security.istio.io/v1"
 INJECTION = {"istio-injection": "enabled"}
 NLB = "service.beta.kubernetes.io/aws-load-balancer"
 CR_TIMEOUTS = pulumi.CustomTimeouts(create="5m", update="5m", delete="5m")
+MONITORING_API = "monitoring.coreos.com/v1"
+# istiod's Service labels and monitoring port name (istio-discovery templates/service.yaml)
+ISTIOD_SELECTOR = {"app": "istiod", "istio": "pilot"}
+ISTIOD_MONITORING_PORT = "http-monitoring"
+ENVOY_STATS_PORT, ENVOY_STATS_PATH = "http-envoy-prom", "/stats/prometheus"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,6 +75,8 @@ class IstioArgs:
     """EKS (NLB gateway) or kind (NodePort gateway on the ports kind maps to localhost)."""
     settings: IstioSettings
     """Gateway scheme, istiod replicas, access logs, injected and PERMISSIVE namespaces."""
+    monitors: bool = False
+    """Create the monitors of istiod and of the sidecars and gateways (monitoring is on and its CRDs come first)."""
 
 
 def istiod_values(cluster: ClusterHandle, s: IstioSettings) -> dict[str, Any]:
@@ -105,6 +128,7 @@ class Istio(PlatformComponent):
     istiod: k8s.helm.v3.Release
     gateway: k8s.helm.v3.Release
     namespaces: dict[str, k8s.core.v1.Namespace]
+    monitors: dict[str, k8s.apiextensions.CustomResource]
 
     def __init__(self, name: str, args: IstioArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE, name, opts)
@@ -142,11 +166,34 @@ class Istio(PlatformComponent):
                 f"{name}-permissive-{namespace}", api_version=SECURITY_API, kind="PeerAuthentication",
                 metadata={"name": "default", "namespace": self.namespaces[namespace].metadata.name},
                 spec={"mtls": {"mode": "PERMISSIVE"}}, opts=child_opts(self, cluster.k8s_opts(after_istiod)))
+        self.monitors = monitors(name, self, cluster, system.metadata.name) if args.monitors else {}
         self.register_outputs({
             "chart_version": versions.CHARTS["istiod"].version,
+            "monitors": list(self.monitors),
             "gateway_exposure": exposure(cluster, s),
             "injected_namespaces": list(s.injected_namespaces),
         })
+
+
+def monitors(name: str, parent: pulumi.Resource, cluster: ClusterHandle,
+             namespace: pulumi.Input[str]) -> dict[str, k8s.apiextensions.CustomResource]:
+    """istiod's ServiceMonitor and the mesh's PodMonitor, in istio-system (Prometheus selects monitors
+    in every namespace: serviceMonitorSelectorNilUsesHelmValues false in components/monitoring.py)."""
+    istiod = k8s.apiextensions.CustomResource(
+        f"{name}-istiod-monitor", api_version=MONITORING_API, kind="ServiceMonitor",
+        metadata={"name": "istiod", "namespace": namespace},
+        spec={"selector": {"matchLabels": dict(ISTIOD_SELECTOR)},
+              "namespaceSelector": {"matchNames": [SYSTEM_NAMESPACE]},
+              "endpoints": [{"port": ISTIOD_MONITORING_PORT, "path": "/metrics", "interval": "30s"}]},
+        opts=child_opts(parent, cluster.k8s_opts()))
+    proxies = k8s.apiextensions.CustomResource(
+        f"{name}-proxies-monitor", api_version=MONITORING_API, kind="PodMonitor",
+        metadata={"name": "istio-proxies", "namespace": namespace},
+        spec={"selector": {"matchExpressions": [{"key": "istio-prometheus-ignore", "operator": "DoesNotExist"}]},
+              "namespaceSelector": {"any": True},
+              "podMetricsEndpoints": [{"port": ENVOY_STATS_PORT, "path": ENVOY_STATS_PATH, "interval": "30s"}]},
+        opts=child_opts(parent, cluster.k8s_opts()))
+    return {"istiod": istiod, "proxies": proxies}
 
 
 def exposure(cluster: ClusterHandle, s: IstioSettings) -> str:
@@ -159,12 +206,14 @@ class IstioAddOn(AddOn):
     """The service mesh and the ingress gateway, on EKS and kind."""
 
     key = "istio"
-    # the gateway's LoadBalancer Service needs the controller on create and on delete
-    after = (LoadBalancerControllerAddOn,)
+    # the gateway's LoadBalancer Service needs the controller on create and on delete; its monitors
+    # need the monitoring CRDs (when monitoring is on)
+    after = (LoadBalancerControllerAddOn, MonitoringCrdsAddOn)
     config_keys = ("traffic.istio",)
     enabled_by = ("traffic.istio.enabled", True)
 
     @classmethod
     def build(cls, name, cluster, settings):
-        return Istio(name, IstioArgs(cluster=cluster, settings=settings.traffic.istio))
+        return Istio(name, IstioArgs(cluster=cluster, settings=settings.traffic.istio,
+                                     monitors=settings.observability.metrics.enabled))
 

@@ -8,6 +8,9 @@ Facts relied on (kubernetes-sigs/metrics-server, charts/metrics-server @ 3.13.1 
   ``minAvailable``, ``resources``, ``nodeSelector``, ``tolerations``, ``affinity``, ``updateStrategy``;
 - high availability means more than one replica, one per node, with ``maxUnavailable: 1`` rollouts and a
   ``minAvailable: 1`` budget (manifests/components/high-availability);
+- ``serviceMonitor.enabled`` makes the chart's ServiceMonitor only together with ``metrics.enabled``,
+  which also adds ``--authorization-always-allow-paths=/metrics`` so Prometheus scrapes without a
+  token (templates/servicemonitor.yaml, deployment.yaml); it needs the monitoring CRDs first;
 - ``--kubelet-insecure-tls`` skips verifying kubelet serving certificates, which kind's kubelets sign
   themselves (README "Requirements"; for test clusters only, so never on EKS).
 """
@@ -25,6 +28,7 @@ from components import helm
 from components.addon import AddOn
 from components.common import PlatformComponent
 from components.handle import ClusterHandle
+from components.monitoring import MonitoringCrdsAddOn
 from settings.addons import MetricsServerSettings
 
 TYPE = "platform:observability:MetricsServer"
@@ -42,6 +46,8 @@ class MetricsServerArgs:
     """Replicas, disruption budget and resources."""
     kubelet_insecure_tls: bool = False
     """Skip verifying kubelet certificates: only for kind, whose kubelet certificates are self-signed."""
+    service_monitor: bool = False
+    """Let the chart create a ServiceMonitor (monitoring is on and its CRDs come first)."""
 
     def __post_init__(self) -> None:
         if self.kubelet_insecure_tls and self.cluster.aws is not None:
@@ -58,6 +64,8 @@ def chart_values(args: MetricsServerArgs) -> dict[str, Any]:
         "resources": {"requests": {"cpu": s.cpu, "memory": s.memory}, "limits": {"memory": s.memory}},
         "nodeSelector": dict(cluster.system_node_selector),
         "tolerations": list(cluster.system_tolerations),
+        "metrics": {"enabled": args.service_monitor},
+        "serviceMonitor": {"enabled": args.service_monitor},
     }
     if s.replicas > 1:
         # one replica per node, so losing a node leaves the API up; a rollout then replaces pods in
@@ -86,9 +94,12 @@ class MetricsServerAddOn(AddOn):
     """The resource metrics API (kubectl top, HPA), on EKS and kind."""
 
     key = "metrics-server"
+    # its ServiceMonitor needs the monitoring CRDs (when monitoring is on)
+    after = (MonitoringCrdsAddOn,)
     config_keys = ("metricsServer",)
 
     @classmethod
     def build(cls, name, cluster, settings):
         return MetricsServer(name, MetricsServerArgs(cluster=cluster, settings=settings.metrics_server,
-                                                     kubelet_insecure_tls=cluster.target == "kind"))
+                                                     kubelet_insecure_tls=cluster.target == "kind",
+                                                     service_monitor=settings.observability.metrics.enabled))

@@ -30,7 +30,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 import versions
-from components import helm
+from components import dashboards, helm
 from components.addon import AddOn
 from components.alert_rules import rule_groups
 from components.common import PlatformComponent, child_opts
@@ -112,6 +112,8 @@ def chart_values(cluster: ClusterHandle, s: ObservabilitySettings, loki_url: str
         },
         "grafana": grafana,
         "prometheusOperator": {**system},
+        # node labels on kube_node_labels, for the overview dashboard (a value of the kube-state-metrics subchart)
+        "kube-state-metrics": {"metricLabelsAllowlist": dashboards.kube_state_metrics_allowlist()},
         "kubeControllerManager": {"enabled": False},
         "kubeScheduler": {"enabled": False},
         "kubeEtcd": {"enabled": False},
@@ -122,6 +124,7 @@ def chart_values(cluster: ClusterHandle, s: ObservabilitySettings, loki_url: str
 class Monitoring(PlatformComponent):
     release: k8s.helm.v3.Release
     rules: k8s.apiextensions.CustomResource
+    dashboards: dict[str, k8s.core.v1.ConfigMap]
     grafana_password: pulumi.Output[str]
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -152,8 +155,10 @@ class Monitoring(PlatformComponent):
             metadata={"name": "platform", "namespace": NAMESPACE},
             spec={"groups": rule_groups(karpenter=args.karpenter, istio=args.istio)},
             opts=child_opts(self, cluster.k8s_opts(pulumi.ResourceOptions(depends_on=[self.release]))))
+        self.dashboards = dashboards.config_maps(name, self, cluster, namespace.metadata.name,
+                                                 karpenter_on=args.karpenter, istio_on=args.istio)
         self.register_outputs({"chart_version": versions.CHARTS[CHART].version, "namespace": NAMESPACE,
-                               "grafana_admin_password": self.grafana_password})
+                               "grafana_admin_password": self.grafana_password, "dashboards": list(self.dashboards)})
 
 
 class MonitoringAddOn(AddOn):

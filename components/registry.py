@@ -29,6 +29,7 @@ from components.monitoring import MonitoringAddOn
 from components.monitoring_crds import MonitoringCrdsAddOn
 from components.routes import RoutesAddOn
 from components.teams import TeamsAddOn
+from components.webhook_certificates import WebhookCertificatesAddOn
 
 if TYPE_CHECKING:
     from components.handle import ClusterHandle
@@ -51,6 +52,7 @@ REGISTRY: tuple[type[AddOn], ...] = (
     RoutesAddOn,
     KyvernoAddOn,
     TeamsAddOn,
+    WebhookCertificatesAddOn,
 )
 
 

@@ -100,24 +100,50 @@ CHART_FREE_FORM: dict[str, tuple[str, ...]] = {
 }
 
 
+# Values of a subchart that the parent chart's values.yaml does not repeat (the subchart's own
+# values.yaml is not in the locked data): chart key -> key path -> where the subchart has it, at the
+# version the parent's Chart.yaml pins. A path listed here is accepted for that chart only.
+SUBCHART_KEYS: dict[str, dict[str, str]] = {
+    "kube-prometheus-stack": {
+        # 88.5.3 pins kube-state-metrics 8.4.0 (Chart.yaml dependencies); rendered as
+        # --metric-labels-allowlist (templates/deployment.yaml)
+        "kube-state-metrics.metricLabelsAllowlist":
+            "prometheus-community/helm-charts charts/kube-state-metrics/values.yaml @ kube-state-metrics-8.4.0",
+    },
+}
+
+
+def chart_missing_paths(chart: str, values: Mapping[str, Any]) -> list[str]:
+    """Key paths of a release's ``values`` that the pinned ``chart``'s locked values.yaml lacks, with the
+    chart's pass-through maps (``CHART_FREE_FORM``) and subchart keys (``SUBCHART_KEYS``) allowed."""
+    values_file = chart_values_file(chart)
+    if values_file is None:
+        raise UpstreamDataMissingError(f"no locked values.yaml for chart {chart!r}")
+    return missing_value_paths(values, load_yaml(*values_file), CHART_FREE_FORM.get(chart, ()),
+                               known=SUBCHART_KEYS.get(chart, {}))
+
+
 def missing_value_paths(values: Mapping[str, Any], upstream: Any, free_form: Iterable[str] = (),
-                        prefix: str = "") -> list[str]:
+                        prefix: str = "", known: Iterable[str] = ()) -> list[str]:
     """Key paths of ``values`` that the chart's ``upstream`` values do not have.
 
     Below a key whose upstream default is an empty map or null (``resources: {}``,
     ``podAnnotations: {}``), and below the maps of ``FREE_FORM_KEYS``, any key is allowed: the
-    chart passes that map through. ``free_form`` names further such paths (dotted).
+    chart passes that map through. ``free_form`` names further such paths (dotted); ``known`` names
+    paths accepted though upstream lacks them (a chart's ``SUBCHART_KEYS``), with anything below them.
     """
-    free = set(free_form)
+    free, accepted = set(free_form), set(known)
     missing = []
     for key, value in values.items():
         path = f"{prefix}{key}"
+        if path in accepted:
+            continue
         if not isinstance(upstream, dict) or key not in upstream:
             missing.append(path)
             continue
         below = upstream[key]
         if isinstance(value, dict) and path not in free and key not in FREE_FORM_KEYS and below not in ({}, None):
-            missing += missing_value_paths(value, below, free, f"{path}.")
+            missing += missing_value_paths(value, below, free, f"{path}.", accepted)
     return missing
 
 

@@ -6,38 +6,39 @@ from __future__ import annotations
 
 import promql_parser
 import pytest
-import yaml
 
-from components.alert_rules import GROUPS, rule_groups
-from harness import PROJECT_DIR, run_stack
+from components.alert_rules import GROUPS, certificate_rules, rule_groups
+from harness import run_stack
+from tests.promql import documented, label_names, metric_names
 
-FIXTURE = yaml.safe_load((PROJECT_DIR / "tests" / "fixtures" / "metrics.yaml").read_text())
 EXPORTER = {"platform": ("kube-state-metrics", "kubelet"), "karpenter": ("karpenter",), "istio": ("istio",)}
 RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
 
 
-def metric_names(node) -> set[str]:
-    """Metric names of the vector selectors in a parsed PromQL expression."""
-    if type(node).__name__ == "VectorSelector":
-        return {node.name} if node.name else set()
-    names: set[str] = set()
-    for attr in ("lhs", "rhs", "expr", "param", "vector_selector"):
-        child = getattr(node, attr, None)
-        if child is not None and not isinstance(child, str | int | float):
-            names |= metric_names(child)
-    for arg in getattr(node, "args", None) or []:
-        names |= metric_names(arg)
-    return names
+def platform_rule(rec):
+    (rule,) = [r for r in rec.of_type(RULE) if r.inputs["metadata"]["name"] == "platform"]
+    return rule
 
 
 @pytest.mark.parametrize("group", list(GROUPS))
 def test_every_expression_parses_and_uses_documented_metrics(group):
-    documented = {m for exporter in EXPORTER[group] for m in FIXTURE[exporter]["metrics"]}
+    known = documented(*EXPORTER[group])
     for rule in GROUPS[group]["rules"]:
         names = metric_names(promql_parser.parse(rule["expr"]))
         assert names, rule["alert"]
-        assert names <= documented, (rule["alert"], names - documented)
+        assert names <= known, (rule["alert"], names - known)
         assert rule["labels"]["severity"] in ("warning", "critical") and rule["annotations"]["description"]
+
+
+def test_certificate_rules_parse_and_use_the_blackbox_exporters_metrics():
+    group = certificate_rules("webhook-", 14)
+    known = documented("blackbox-exporter")
+    for rule in group["rules"]:
+        parsed = promql_parser.parse(rule["expr"])
+        assert metric_names(parsed) <= known and metric_names(parsed), rule["alert"]
+        assert label_names(parsed) == {"target"}, rule["alert"]
+    assert "< 14 * 86400" in group["rules"][0]["expr"] and "5 days" in certificate_rules("x-", 5)["rules"][0][
+        "annotations"]["summary"]
 
 
 def test_the_parser_and_the_name_check_refuse_what_they_should():
@@ -49,10 +50,10 @@ def test_the_parser_and_the_name_check_refuse_what_they_should():
 def test_groups_follow_the_components_that_are_on():
     assert [g["name"] for g in rule_groups(karpenter=False, istio=False)] == ["platform"]
     dev = run_stack("dev")
-    (rule,) = dev.of_type(RULE)
+    rule = platform_rule(dev)
     assert [g["name"] for g in rule.inputs["spec"]["groups"]] == ["platform", "karpenter", "istio"]
     release = next(r for r in dev.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "kube-prometheus-stack")
     assert dev.depends_on(rule, release)
     ca = run_stack("dev", overrides={"eks-platform:autoscaling": "cluster-autoscaler"})
-    assert [g["name"] for g in ca.one(RULE).inputs["spec"]["groups"]] == ["platform", "istio"]
-    assert [g["name"] for g in run_stack("local").one(RULE).inputs["spec"]["groups"]] == ["platform", "istio"]
+    assert [g["name"] for g in platform_rule(ca).inputs["spec"]["groups"]] == ["platform", "istio"]
+    assert [g["name"] for g in platform_rule(run_stack("local")).inputs["spec"]["groups"]] == ["platform", "istio"]

@@ -9,7 +9,7 @@ import pytest
 
 from components.argocd import BOOTSTRAP_PROJECT, FINALIZER, TYPE, WORKLOADS_PROJECT
 from harness import run_stack, stack_names
-from harness.upstream import CHART_FREE_FORM, load_yaml, missing_value_paths, schema_errors
+from harness.upstream import chart_missing_paths, schema_errors
 from harness.urns import VARIANTS
 from settings import ConfigError, parse_settings
 from tests.test_monitoring import SECRET_SIG, clear_occurrences
@@ -49,7 +49,7 @@ def test_values_exist_upstream(stack):
     rec = run_stack(*VARIANTS[stack]) if stack in VARIANTS else run_stack(stack)
     values = chart(rec).inputs["values"]
     assert chart(rec).inputs["version"] == "10.1.1"
-    assert missing_value_paths(values, load_yaml("argo-cd", "values.yaml"), CHART_FREE_FORM["argo-cd"]) == []
+    assert chart_missing_paths("argo-cd", values) == []
 
 
 @pytest.mark.parametrize(("stack", "ha"), [("dev", False), ("staging", False), ("prod", True), ("local", False)])

@@ -152,3 +152,37 @@ def test_in_the_program_the_gateway_comes_after_the_load_balancer_controller():
 ])
 def test_bad_config_names_the_key(stack, raw, key, valid):
     assert_config_error(stack, {"aws:region": "us-east-1", **raw}, key, valid)
+
+
+SERVICE_MONITOR = "kubernetes:monitoring.coreos.com/v1:ServiceMonitor"
+POD_MONITOR = "kubernetes:monitoring.coreos.com/v1:PodMonitor"
+METRICS_OFF = {"eks-platform:observability": {"metrics": {"enabled": False}}}
+
+
+@pytest.mark.parametrize("stack", ["dev", "local"])
+def test_monitors_scrape_istiod_and_every_proxy_after_the_monitoring_crds(stack):
+    rec = run_stack(stack)
+    (component,) = rec.of_type(TYPE)
+    crds = rec.one("kubernetes:yaml/v2:ConfigGroup")
+    istiod, proxies = rec.one(SERVICE_MONITOR), rec.one(POD_MONITOR)
+    for monitor in (istiod, proxies):
+        assert monitor.parent == component.urn and monitor.inputs["metadata"]["namespace"] == "istio-system"
+        assert rec.depends_on(monitor, crds)
+        assert rec.depends_on(monitor, rec.one("kubernetes:core/v1:Namespace", f"{stack}-istio-system"))
+    # istiod's Service selects on istio=pilot only without a revision (service.yaml @ release-1.31)
+    assert "revision" not in releases(rec)["istiod"].inputs["values"] and unwrapped("istiod-values.yaml")["revision"] == ""
+    spec = istiod.inputs["spec"]
+    assert spec["selector"] == {"matchLabels": {"app": "istiod", "istio": "pilot"}}
+    assert spec["namespaceSelector"] == {"matchNames": ["istio-system"]}
+    assert [(e["port"], e["path"]) for e in spec["endpoints"]] == [("http-monitoring", "/metrics")]
+    spec = proxies.inputs["spec"]
+    assert spec["namespaceSelector"] == {"any": True}
+    # Envoy's stats port, as the injection template and the gateway chart name it on istio-proxy
+    assert [(e["port"], e["path"]) for e in spec["podMetricsEndpoints"]] == [("http-envoy-prom", "/stats/prometheus")]
+    assert spec["selector"] == {"matchExpressions": [{"key": "istio-prometheus-ignore", "operator": "DoesNotExist"}]}
+
+
+def test_no_monitors_without_monitoring_and_none_from_a_bare_istio(rec):
+    off = run_stack("dev", overrides=METRICS_OFF)
+    assert off.of_type(TYPE) and not off.of_type(SERVICE_MONITOR) and not off.of_type(POD_MONITOR)
+    assert not rec.of_type(SERVICE_MONITOR) and not rec.of_type(POD_MONITOR)  # IstioArgs.monitors defaults off

@@ -126,7 +126,8 @@ def test_local_stack_is_the_kind_cluster_and_metrics_server_with_insecure_kubele
     assert components == ["kubernetes:yaml/v2:ConfigGroup", "platform:gitops:ArgoCd", "platform:kind:Cluster",
                           "platform:observability:MetricsServer",
                           "platform:observability:Monitoring", "platform:observability:MonitoringCrds",
-                          "platform:policy:Kyverno", "platform:traffic:Istio"]
+                          "platform:observability:WebhookCertificates", "platform:policy:Kyverno",
+                          "platform:traffic:Istio"]
     release = next(r for r in local.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "metrics-server")
     assert release.inputs["values"]["args"] == ["--kubelet-insecure-tls"]
     assert release.inputs["values"]["nodeSelector"] == {} and release.inputs["values"]["tolerations"] == []

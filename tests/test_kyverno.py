@@ -330,7 +330,7 @@ def test_good_registries_are_accepted():
 
 def test_an_admission_controller_outage_alerts(prod):
     # (chart templates/admission-controller/_helpers.tpl: the Deployment is <chart name>-admission-controller)
-    rule = prod.one("kubernetes:monitoring.coreos.com/v1:PrometheusRule")
+    rule = prod.one("kubernetes:monitoring.coreos.com/v1:PrometheusRule", "prod-monitoring-platform-rules")
     (platform,) = [g for g in rule.inputs["spec"]["groups"] if g["name"] == "platform"]
     (down,) = [r for r in platform["rules"] if r["alert"] == "PlatformControllerDown"]
     assert 'namespace="kyverno",deployment=~"kyverno-admission-controller"' in down["expr"]

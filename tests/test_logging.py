@@ -11,7 +11,7 @@ import pytest
 
 from components.logging import LOKI_URL, NAMESPACE, TYPE
 from harness import run_stack
-from harness.upstream import load_yaml, missing_value_paths
+from harness.upstream import chart_missing_paths
 from settings import ConfigError, parse_settings
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -176,8 +176,7 @@ def test_loki_values_and_the_shipper_after_it(loki):
     grafana = rel["kube-prometheus-stack"].inputs["values"]["grafana"]
     assert grafana["additionalDataSources"] == [{"name": "Loki", "type": "loki", "uid": "loki", "access": "proxy",
                                                  "url": LOKI_URL}]
-    assert missing_value_paths(rel["kube-prometheus-stack"].inputs["values"],
-                               load_yaml("kube-prometheus-stack", "values.yaml"), free_form=("alertmanager.config",)) == []
+    assert chart_missing_paths("kube-prometheus-stack", rel["kube-prometheus-stack"].inputs["values"]) == []
     assert "additionalDataSources" not in releases(run_stack("dev"))["kube-prometheus-stack"].inputs["values"][
         "grafana"]
 

@@ -131,3 +131,15 @@ def test_program_installs_metrics_server_after_compute_on_every_aws_stack(stack)
     assert release.inputs["values"]["args"] == []
     for group in rec.of_type("aws:eks/nodeGroup:NodeGroup"):
         assert rec.depends_on(release, group)
+
+
+def test_the_chart_serves_its_service_monitor_after_the_crds_only_with_monitoring_on():
+    rec = run_stack("prod")
+    (release,) = [r for r in rec.of_type(RELEASE) if r.inputs["chart"] == "metrics-server"]
+    # the chart renders its ServiceMonitor only when both are on (templates/servicemonitor.yaml @ 3.13.1)
+    assert release.inputs["values"]["metrics"] == {"enabled": True} == release.inputs["values"]["serviceMonitor"]
+    assert rec.depends_on(release, rec.one("kubernetes:yaml/v2:ConfigGroup"))
+    off = run_stack("prod", overrides={"eks-platform:observability": {"metrics": {"enabled": False}}})
+    (release,) = [r for r in off.of_type(RELEASE) if r.inputs["chart"] == "metrics-server"]
+    assert release.inputs["values"]["metrics"] == {"enabled": False} == release.inputs["values"]["serviceMonitor"]
+    assert values(build_eks())["serviceMonitor"] == {"enabled": False}

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 import versions
-from components.monitoring import GRAFANA_SECRET, SLACK_SECRET, TYPE
+from components.monitoring import CHART, GRAFANA_SECRET, SLACK_SECRET, TYPE
 from harness import run_stack, stack_names
-from harness.upstream import load_yaml, missing_value_paths
+from harness.upstream import SUBCHART_KEYS, load_yaml, missing_value_paths
 from harness.urns import evaluate
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -46,7 +46,7 @@ def test_values_exist_upstream_and_select_monitors_of_every_release(prod):
     values = release(prod).inputs["values"]
     # alertmanager.config is Alertmanager's own configuration, passed through
     assert missing_value_paths(values, load_yaml("kube-prometheus-stack", "values.yaml"),
-                               free_form=("alertmanager.config",)) == []
+                               free_form=("alertmanager.config",), known=SUBCHART_KEYS[CHART]) == []
     spec = values["prometheus"]["prometheusSpec"]
     for kind in ("serviceMonitor", "podMonitor", "rule"):
         assert spec[f"{kind}SelectorNilUsesHelmValues"] is False

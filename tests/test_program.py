@@ -102,8 +102,10 @@ def test_switching_cluster_autoscaler_to_karpenter_keeps_every_other_urn():
         (component,) = rec.of_type(token)
         return {r.urn for r in rec if not r.urn.split("::")[2].startswith(token) and r.urn != component.urn}
 
-    kept = outside(before, "platform:autoscaling:ClusterAutoscaler")
-    assert kept == outside(after, "platform:autoscaling:Karpenter")
+    kept, now = outside(before, "platform:autoscaling:ClusterAutoscaler"), outside(after, "platform:autoscaling:Karpenter")
+    assert kept <= now
+    # the only addition outside Karpenter's component: its Grafana dashboard
+    assert {urn.rsplit("::", 1)[1] for urn in now - kept} == {"dev-monitoring-dashboard-karpenter"}
     # the system node group (where the controllers run) is untouched
     assert [g.urn for g in before.of_type("aws:eks/nodeGroup:NodeGroup")] == \
         [g.urn for g in after.of_type("aws:eks/nodeGroup:NodeGroup")]

@@ -8,7 +8,7 @@ import pytest
 
 from components.routes import TYPE
 from harness import run_stack
-from harness.upstream import load_yaml, missing_value_paths, schema_errors
+from harness.upstream import chart_missing_paths, schema_errors
 from settings import ConfigError, parse_settings
 
 CR = ("kubernetes:networking.istio.io/v1:Gateway", "kubernetes:networking.istio.io/v1:VirtualService")
@@ -72,8 +72,7 @@ def test_grafana_through_an_alb_ingress():
     assert annotations["alb.ingress.kubernetes.io/listen-ports"] == '[{"HTTP": 80}]'
     # kube-prometheus-stack's values.yaml has ingressClassName commented out ("Should be provided if Ingress is
     # enable"): the only key path of these values it does not list
-    assert missing_value_paths(release.inputs["values"], load_yaml("kube-prometheus-stack", "values.yaml"),
-                               free_form=("alertmanager.config",)) == ["grafana.ingress.ingressClassName"]
+    assert chart_missing_paths("kube-prometheus-stack", release.inputs["values"]) == ["grafana.ingress.ingressClassName"]
     # the controller makes the ALB, and deletes it on destroy: it comes first
     assert rec.waits_for(release, chart(rec, "aws-load-balancer-controller"))
     https = run_stack("dev", overrides={"eks-platform:observability": {"grafana": {

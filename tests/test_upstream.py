@@ -23,6 +23,9 @@ NO_UPSTREAM_DATA = {
                           "from its 0.2.0 values.yaml, asserted by tests/test_logging.py)",
     "loki": "no copy of grafana-community/helm-charts' charts/loki values in shared/upstream (keys read from its "
             "18.11.0 values.yaml, asserted by tests/test_logging.py)",
+    "prometheus-blackbox-exporter": "no copy of prometheus-community's blackbox exporter chart values in shared/upstream "
+                                    "(keys read from prometheus-blackbox-exporter-11.17.2, asserted by "
+                                    "test_webhook_certificates)",
     **{chart: "the locked Istio data is master before the 1.31 branch (istio@86c9f01f), not the pinned 1.31.1; "
               "tests/test_istio.py checks the values against it all the same" for chart in ("istio-base", "istiod",
                                                                                           "istio-gateway")},

@@ -7,7 +7,8 @@ import pytest
 
 import versions
 from harness.upstream import (
-    CHART_FREE_FORM,
+    SUBCHART_KEYS,
+    chart_missing_paths,
     chart_values_file,
     charts_in_lock,
     crd_groups,
@@ -40,8 +41,7 @@ def test_every_release_sets_only_key_paths_its_chart_has(recording):
         if values_file is None:  # a chart that takes no values (karpenter-crd)
             assert release.inputs.get("values") in (None, {}), release.name
             continue
-        assert missing_value_paths(release.inputs.get("values") or {}, load_yaml(*values_file),
-                                   CHART_FREE_FORM.get(chart, ())) == [], release.name
+        assert chart_missing_paths(chart, release.inputs.get("values") or {}) == [], release.name
 
 
 def test_every_custom_resource_validates_against_its_upstream_crd(recording):
@@ -57,5 +57,12 @@ def test_every_custom_resource_validates_against_its_upstream_crd(recording):
 def test_the_contract_check_refuses_what_upstream_does_not_have():
     values = load_yaml(*chart_values_file("karpenter"))
     assert missing_value_paths({"controller": {"resourcez": {}}}, values) == ["controller.resourcez"]
+    # a subchart key is accepted only for the chart that lists it
+    kps = load_yaml(*chart_values_file("kube-prometheus-stack"))
+    allowlist = {"kube-state-metrics": {"metricLabelsAllowlist": ["nodes=[x]"], "metricLabelz": []}}
+    assert missing_value_paths(allowlist, kps, known=SUBCHART_KEYS["kube-prometheus-stack"]) == [
+        "kube-state-metrics.metricLabelz"]
+    assert missing_value_paths(allowlist, kps) == ["kube-state-metrics.metricLabelsAllowlist",
+                                                   "kube-state-metrics.metricLabelz"]
     assert schema_errors({"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": {"name": "x"},
                           "spec": {"template": {"spec": {}}, "weight": 1000}})
