@@ -37,6 +37,22 @@ def load_prices(path: Path = PRICES_FILE) -> dict[str, Any]:
     return yaml.safe_load(path.read_text())
 
 
+def table_problems(prices: dict[str, Any]) -> list[str]:
+    """Entries of a price table without a source or a date (each price must say where it is from)."""
+    problems = []
+    entries = {**{f"prices.{k}": v for k, v in prices["prices"].items()},
+               **{f"regions.{k}": v for k, v in prices["regions"].items()},
+               "instances": prices["instances"], "spotDiscount": prices["spotDiscount"]}
+    for key, entry in entries.items():
+        for field_ in ("source", "date"):
+            if not str(entry.get(field_) or "").strip():
+                problems.append(f"{key} has no {field_}")
+    for key, entry in prices["prices"].items():
+        if not isinstance(entry.get("price"), int | float) or entry["price"] < 0:
+            problems.append(f"prices.{key}.price must be a number >= 0")
+    return problems
+
+
 def fargate_size(cpu: float, memory_gb: float) -> tuple[float, float]:
     """The smallest Fargate size that holds a pod's requests (plus Fargate's 256 MB)."""
     memory_gb += FARGATE_OVERHEAD_GB
@@ -71,8 +87,10 @@ class _Pricer:
 
 
 def _item(item: str, quantity_: float, unit_monthly: float, detail: str, price: str) -> dict[str, Any]:
-    return {"item": item, "quantity": quantity_, "unitMonthly": round(unit_monthly, 2),
-            "monthly": round(quantity_ * unit_monthly, 2), "detail": detail, "price": price}
+    # the shown unit price times the quantity is the line's total, to the cent
+    unit = round(unit_monthly, 2)
+    return {"item": item, "quantity": quantity_, "unitMonthly": unit, "monthly": round(quantity_ * unit, 2),
+            "detail": detail, "price": price}
 
 
 def _release(rec: Recording, chart: str) -> Recorded | None:
