@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 
 import pytest
 
@@ -33,7 +34,7 @@ def test_the_critical_path_follows_real_edges():
     schedule = critical_path(rec, deploy_time.duration_of(deploy_time.load_durations()))
     path = schedule.path
     assert not graph[path[0].resource.urn]  # it starts at something that waits for nothing
-    for before, after in zip(path, path[1:], strict=False):
+    for before, after in itertools.pairwise(path):
         assert before.resource.urn in graph[after.resource.urn], (before.resource.name, after.resource.name)
         assert after.start == pytest.approx(before.finish)
     # nothing finishes after the path's end, and every resource starts after all it waits for
@@ -74,7 +75,7 @@ def test_fargate_profiles_are_created_one_at_a_time():
     est = deploy_time.estimate(run_stack("dev", overrides=FARGATE))
     profiles = [s for s in est["path"] if s["type"] == deploy_time.FARGATE_PROFILE]
     assert [p["resource"] for p in profiles] == ["dev-fargate-batch", "dev-fargate-jobs", "dev-fargate-tools"]
-    for before, after in zip(profiles, profiles[1:], strict=False):
+    for before, after in itertools.pairwise(profiles):
         assert after["start"] == pytest.approx(before["finish"])
 
 

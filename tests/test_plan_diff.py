@@ -36,6 +36,8 @@ def test_kind_against_aws_shows_releases_only_in_one():
     d = plan_diff.diff("local", "dev")
     only = {r["chart"]: r["only"] for r in d["releases"] if "only" in r}
     assert only["aws-load-balancer-controller"] == "dev"
+    back = {r["chart"]: r["only"] for r in plan_diff.diff("dev", "local")["releases"] if "only" in r}
+    assert back["aws-load-balancer-controller"] == "dev"
 
 
 def test_a_stack_against_itself_differs_in_nothing():

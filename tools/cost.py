@@ -193,8 +193,8 @@ def _logs(s: Settings, rec: Recording, p: _Pricer) -> list[dict[str, Any]]:
         if group is None:
             continue
         gb = float(volumes[key][s.tier])
-        days = int(group.inputs.get("retentionInDays") or 0)
-        stored = gb * min(days, 3650) / (365 / 12) if days else gb * 12  # steady state after the retention
+        days = int(group.inputs["retentionInDays"])  # always set: settings require a retention
+        stored = gb * days / (365 / 12)  # at steady state, once the first retention period has passed
         items.append(_item(f"CloudWatch ingestion, {label}", gb, p.unit("cloudwatch-logs-ingest-gb"),
                            f"assumed {gb:g} GB/month (data/prices.yaml assumptions.{key})",
                            "cloudwatch-logs-ingest-gb"))
