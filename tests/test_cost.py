@@ -53,8 +53,11 @@ def test_line_items_sum_to_the_total(dev, prod):
 def test_dev_line_items_follow_the_recorded_resources(dev):
     by = items(dev)
     assert by["EKS control plane"]["monthly"] == 73.00  # $0.10/h x 730 h (reference A3)
-    assert by["NAT gateways"]["quantity"] == 1 and by["NAT gateways"]["monthly"] == 32.85
+    # natStrategy instance: a t4g.nano ($0.0042/h) with its 8 GiB root and Elastic IP, no NAT gateway
+    assert "NAT gateways" not in by
+    assert by["NAT instance"]["monthly"] == 3.07 and by["NAT instance root volume (gp3)"]["quantity"] == 8
     assert by["Elastic IPs (NAT)"]["monthly"] == 3.65
+    assert by["EBS root volumes (gp3)"]["quantity"] == 40  # 2 nodes x 20 GiB
     assert by["node group dev-nodes-system"]["monthly"] == pytest.approx(2 * 24.53, abs=0.01)  # 2 x t4g.medium
     assert by["Prometheus volumes (gp3 PVC)"]["quantity"] == 20
     assert by["NLB public IPv4 (Istio gateway)"]["quantity"] == 2  # one per public subnet, 2 AZs
@@ -73,10 +76,18 @@ def test_prod_counts_nat_per_az_endpoints_per_az_and_a_year_of_logs(prod):
 
 
 def test_dev_total_against_the_target(dev):
-    """The report's verdict follows the total; the figure itself is recorded in the README."""
+    """The report's verdict follows the total. The $120 target is not reached (the figure and what
+    reaching it would take are in the README): the assertion pins the figure so a change shows."""
     assert dev["target"] == 120.0
     assert dev["withinTarget"] is (dev["fixedMonthly"] <= 120.0)
-    assert dev["fixedMonthly"] == pytest.approx(191.19, abs=0.01)
+    assert dev["fixedMonthly"] == pytest.approx(162.05, abs=0.01)
+
+
+def test_the_nat_gateway_lever_in_numbers():
+    gateway = estimate("dev", {"eks-platform:network": {"natStrategy": "single"}})
+    assert items(gateway)["NAT gateways"]["monthly"] == 32.85
+    assert gateway["fixedMonthly"] - estimate("dev")["fixedMonthly"] == pytest.approx(32.85 - 3.07 - 0.64, abs=0.01)
+    assert any(v["item"] == "NAT data processing" for v in gateway["variable"])
 
 
 def test_karpenter_on_fargate_is_a_fixed_line_with_fargate_sizes():

@@ -16,14 +16,15 @@ def dev_prod() -> dict:
 
 def test_settings_that_differ_by_full_key(dev_prod):
     keys = {s["key"]: s for s in dev_prod["settings"]}
-    assert keys["network.natStrategy"] == {"key": "network.natStrategy", "a": "single", "b": "per-az"}
+    assert keys["network.natStrategy"] == {"key": "network.natStrategy", "a": "instance", "b": "per-az"}
     assert keys["network.azCount"]["b"] == 3
     assert "region" not in keys and "cluster.version" not in keys  # the same in both
 
 
 def test_resource_counts_and_releases_that_differ(dev_prod):
     counts = {r["type"]: (r["a"], r["b"]) for r in dev_prod["resources"]}
-    assert counts["aws:ec2/natGateway:NatGateway"] == (1, 3)
+    assert counts["aws:ec2/natGateway:NatGateway"] == (0, 3)
+    assert counts["aws:ec2/instance:Instance"] == (1, 0)
     assert counts["aws:ec2/vpcEndpoint:VpcEndpoint"] == (1, 4)
     assert "aws:eks/cluster:Cluster" not in counts
     releases = {r["chart"]: r for r in dev_prod["releases"]}
@@ -54,15 +55,15 @@ def test_unknown_stack_is_a_clear_error(capsys):
 def test_text_json_and_markdown(capsys, tmp_path):
     assert plan_diff.main(["dev", "prod"]) == 0
     text = capsys.readouterr().out
-    assert "eks-platform:network.natStrategy: single -> per-az" in text
-    assert "1 -> 3    aws:ec2/natGateway:NatGateway" in text
+    assert "eks-platform:network.natStrategy: instance -> per-az" in text
+    assert "0 -> 3    aws:ec2/natGateway:NatGateway" in text
     assert plan_diff.main(["dev", "prod", "--json", "-"]) == 0
     assert json.loads(capsys.readouterr().out)["b"] == "prod"
     out = tmp_path / "diff.md"
     assert plan_diff.main(["dev", "prod", "--markdown", str(out)]) == 0
     md = out.read_text()
     assert md.startswith("## eks-platform plan diff: `dev` → `prod`")
-    assert "| `eks-platform:network.natStrategy` | `single` | `per-az` |" in md
+    assert "| `eks-platform:network.natStrategy` | `instance` | `per-az` |" in md
 
 
 def test_plan_markdown_has_cost_and_deploy_time(capsys):

@@ -109,11 +109,23 @@ def _fixed(s: Settings, rec: Recording, p: _Pricer) -> list[dict[str, Any]]:
     if nats:
         items.append(_item("NAT gateways", len(nats), p.monthly("nat-gateway-hour"),
                            f"natStrategy {s.network.nat_strategy}; data processing is variable", "nat-gateway-hour"))
+    templates = {r.name: r for r in rec.of_type("aws:ec2/launchTemplate:LaunchTemplate")}
+    for nat in (i for i in rec.of_type("aws:ec2/instance:Instance") if "-nat-instance" in i.name):
+        template = templates.get(nat.name.rsplit("-", 1)[0])
+        itype = str((template.inputs if template else nat.inputs).get("instanceType"))
+        monthly = p.instance_monthly(itype)
+        if monthly is None:
+            p.warnings.append(f"NAT instance {nat.name}: no price for {itype} in data/prices.yaml; not counted")
+            continue
+        gib = float(p.table["assumptions"]["natInstanceRootGib"]["gib"])
+        items.append(_item("NAT instance", 1, monthly, f"{itype}, natStrategy instance; data is not charged per GB",
+                           f"instances.{itype}"))
+        items.append(_item("NAT instance root volume (gp3)", gib, p.unit("ebs-gp3-gb-month"),
+                           "GiB, the AMI's root (data/prices.yaml assumptions.natInstanceRootGib)", "ebs-gp3-gb-month"))
     eips = rec.of_type("aws:ec2/eip:Eip")
     if eips:
         items.append(_item("Elastic IPs (NAT)", len(eips), p.monthly("public-ipv4-hour"), "public IPv4, per address",
                            "public-ipv4-hour"))
-    templates = {r.name: r for r in rec.of_type("aws:ec2/launchTemplate:LaunchTemplate")}
     disks = 0.0
     for g in rec.of_type("aws:eks/nodeGroup:NodeGroup"):
         scaling = g.inputs.get("scalingConfig") or {}

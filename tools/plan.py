@@ -50,10 +50,10 @@ def warnings(s: Settings, today: datetime.date | None = None) -> list[str]:
 
 
 def elastic_ips(s: Settings) -> int:
-    """Elastic IPs the stack holds: one per NAT gateway (the default quota is 5 per region)."""
+    """Elastic IPs the stack holds: one per NAT gateway or NAT instance (the default quota is 5 per region)."""
     if not s.is_aws or s.network.existing is not None:
         return 0
-    return {"none": 0, "single": 1, "per-az": s.network.az_count}[s.network.nat_strategy]
+    return {"none": 0, "single": 1, "per-az": s.network.az_count, "instance": 1}[s.network.nat_strategy]
 
 
 def monitoring(s: Settings) -> str:
@@ -90,7 +90,8 @@ def key_settings(s: Settings) -> dict[str, Any]:
         "endpoint": "private + public " + ",".join(s.cluster.public_access_cidrs)
         if s.cluster.endpoint_public_access else "private only",
         "network": f"existing {net.existing.vpc_id}" if net.existing else
-        f"{net.vpc_cidr}, {net.az_count} AZs, NAT {net.nat_strategy}",
+        f"{net.vpc_cidr}, {net.az_count} AZs, NAT {net.nat_strategy}"
+        + (f" ({net.nat_instance_type})" if net.nat_strategy == "instance" else ""),
         "elastic IPs": f"{elastic_ips(s)} (NAT; the default quota is 5 per region, shared by every stack there)",
         "control-plane logs": f"{', '.join(s.cluster.log_types)} ({s.cluster.log_retention_days} d)",
         "autoscaling": s.autoscaling,
