@@ -9,10 +9,8 @@ import pytest
 
 from harness import run_stack
 from harness.graph import critical_path, edges
+from harness.urns import VARIANTS
 from tools import deploy_time
-
-FARGATE = {"eks-platform:fargateProfiles": [
-    {"name": name, "selectors": [{"namespace": name}]} for name in ("batch", "jobs", "tools")]}
 
 
 @pytest.fixture(scope="module")
@@ -72,9 +70,11 @@ def test_a_change_in_durations_changes_the_path():
 
 
 def test_fargate_profiles_are_created_one_at_a_time():
-    est = deploy_time.estimate(run_stack("dev", overrides=FARGATE))
+    # a configured profile plus Karpenter's own (the variant the URN test evaluates anyway)
+    stack, overrides = VARIANTS["staging-irsa-fargate"]
+    est = deploy_time.estimate(run_stack(stack, overrides=overrides))
     profiles = [s for s in est["path"] if s["type"] == deploy_time.FARGATE_PROFILE]
-    assert [p["resource"] for p in profiles] == ["dev-fargate-batch", "dev-fargate-jobs", "dev-fargate-tools"]
+    assert [p["resource"] for p in profiles] == ["staging-fargate-batch", "staging-fargate-karpenter"]
     for before, after in itertools.pairwise(profiles):
         assert after["start"] == pytest.approx(before["finish"])
 
