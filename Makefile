@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STACK  ?= dev
 
-.PHONY: test lint plan venv clean doctor up down integration upstream
+.PHONY: test lint plan plan-diff bench venv clean doctor up down integration upstream
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,9 +20,18 @@ test: venv lint
 lint: venv
 	$(VENV)/bin/ruff check .
 
-## the offline plan of one stack: make plan STACK=prod [JSON=plan.json]
+## the offline plan of one stack, with its cost and deploy-time estimate: make plan STACK=prod [JSON=plan.json] [MD=plan.md]
 plan: venv
-	$(PY) -m tools.plan --stack $(STACK) $(if $(JSON),--json $(JSON),)
+	$(PY) -m tools.plan --stack $(STACK) $(if $(JSON),--json $(JSON),) $(if $(MD),--markdown $(MD),)
+
+## what differs between two stacks: make plan-diff A=dev B=prod [JSON=diff.json] [MD=diff.md]
+plan-diff: venv
+	@test -n "$(A)" -a -n "$(B)" || { echo "usage: make plan-diff A=<stack> B=<stack>"; exit 2; }
+	$(PY) -m tools.plan_diff $(A) $(B) $(if $(JSON),--json $(JSON),) $(if $(MD),--markdown $(MD),)
+
+## evaluation time per stack, the plan process and the unit suite, measured
+bench: venv
+	$(PY) -m tools.bench
 
 ## fill .upstream-cache/ with the upstream data of upstream.lock.json (needs network; CI uses ../shared/upstream)
 upstream: venv

@@ -1,24 +1,13 @@
-"""GitOps: Argo CD (the argo-cd chart), its repository access and its bootstrap, on EKS and kind.
+"""GitOps: Argo CD itself (the argo-cd chart), on EKS and kind. Its bootstrap (repository, projects, the
+root Application) is ``components/gitops_bootstrap.py``.
 
 Pulumi owns the platform; Argo CD owns the workloads in ``gitops/``. Comes after compute, the monitoring
-CRDs (its ServiceMonitors), the EBS CSI driver, Karpenter, the load balancer controller and Istio: the
-workloads it syncs claim gp3 volumes, land on Karpenter nodes and are exposed through the gateway or an ALB,
-so on destroy the root Application (and, through its finalizer, every workload) is deleted while all of
-those still run.
+CRDs (its ServiceMonitors) and the load balancer controller (its ALB Ingress with exposure alb); not after
+Istio, Karpenter or the EBS CSI driver, which only the workloads need: the bootstrap waits for those, so
+Argo CD installs in parallel with the mesh.
 
 Inside: the namespace; the admin password (``pulumi_random``: its ``bcrypt_hash`` is stable across runs,
-where hashing in the program would change the chart's values on every run); the chart; then a repository
-Secret (a private repository), the two AppProjects and the root Application, each after the chart (its CRDs
-and controllers). Destroy runs backwards: the root Application first, which Argo CD's
-``resources-finalizer.argocd.argoproj.io`` turns into a cascade delete of the child Applications and their
-workloads (Pulumi waits until the object is gone), then the projects, then Argo CD itself.
-
-App-of-apps rather than an ApplicationSet: one root object that Pulumi creates and whose finalizer cascades
-on destroy; the child Applications are rendered by ``gitops/root`` (a Helm chart) and tested offline like any
-chart; no ApplicationSet controller RBAC or generator templating to review. The root lives in its own project
-(``platform-bootstrap``: this repository, namespace ``argocd``, only Applications), the workloads in
-``platform-workloads`` (this repository, the configured namespaces, no cluster-scoped kinds but Namespace),
-so a workload cannot create Applications.
+where hashing in the program would change the chart's values on every run) in argocd-secret; the chart.
 
 Facts relied on (argoproj/argo-helm charts/argo-cd 10.1.1 values.yaml, Argo CD v3.4.4):
 - ``configs.secret.createSecret: false`` leaves argocd-secret to the platform: a Secret of its own with
@@ -52,10 +41,7 @@ import versions
 from components import helm
 from components.addon import AddOn
 from components.common import PlatformComponent, child_opts
-from components.ebs_csi import EbsCsiAddOn
 from components.handle import ClusterHandle
-from components.istio import IstioAddOn
-from components.karpenter import KarpenterAddOn
 from components.lb_controller import LoadBalancerControllerAddOn, alb_ingress_annotations
 from components.monitoring_crds import MonitoringCrdsAddOn
 from settings.gitops import ArgoCdSettings
@@ -83,10 +69,6 @@ class ArgoCdArgs:
     """EKS or kind."""
     settings: ArgoCdSettings
     """Repository, credentials, HA, exposure, SSO and the workload project."""
-    environment: str
-    """The gitops/ environment of this stack (dev, staging, prod or local): the root chart's values file."""
-    workload_exposure: str
-    """How gitops/ workloads are exposed (istio, alb or none), passed to the root chart."""
     service_monitor: bool = False
     """Monitoring is on: the chart makes its ServiceMonitors."""
 
@@ -149,64 +131,8 @@ def admin_secret_data(s: ArgoCdSettings, bcrypt_hash: pulumi.Input[str]) -> dict
     return data
 
 
-def repository_secret_data(s: ArgoCdSettings) -> dict[str, pulumi.Input[str]]:
-    """stringData of the repository Secret: the URL, and the credentials as secrets."""
-    assert s.repo_url is not None
-    data: dict[str, pulumi.Input[str]] = {"type": "git", "url": s.repo_url}
-    c = s.credentials
-    if c is None:
-        return data
-    if c.type == "https":
-        data |= {"username": c.username or "", "password": pulumi.Output.secret(c.password or "")}
-    elif c.type == "ssh":
-        data["sshPrivateKey"] = pulumi.Output.secret(c.ssh_private_key or "")
-    else:
-        data |= {"githubAppID": str(c.github_app_id), "githubAppInstallationID": str(c.github_app_installation_id),
-                 "githubAppPrivateKey": pulumi.Output.secret(c.github_app_private_key or "")}
-    return data
-
-
-def projects(s: ArgoCdSettings) -> dict[str, dict[str, Any]]:
-    """The two AppProjects' specs, by name."""
-    repos = [s.repo_url] if s.repo_url else []
-    return {
-        BOOTSTRAP_PROJECT: {
-            "description": "The root Application: renders the workloads' Applications into argocd, nothing else",
-            "sourceRepos": repos,
-            "destinations": [{"server": IN_CLUSTER, "namespace": NAMESPACE}],
-            "clusterResourceWhitelist": [],
-            "namespaceResourceWhitelist": [{"group": "argoproj.io", "kind": "Application"}],
-        },
-        WORKLOADS_PROJECT: {
-            "description": "Workloads from this repository's gitops/workloads",
-            "sourceRepos": repos,
-            "destinations": [{"server": IN_CLUSTER, "namespace": ns} for ns in s.workload_namespaces],
-            # CreateNamespace=true needs Namespaces; nothing else cluster-wide
-            "clusterResourceWhitelist": [{"group": "", "kind": "Namespace"}],
-            # quotas and limits are the platform's, not the workload's
-            "namespaceResourceBlacklist": [{"group": "", "kind": "ResourceQuota"}, {"group": "", "kind": "LimitRange"}],
-        },
-    }
-
-
-def root_application(s: ArgoCdSettings, environment: str, workload_exposure: str) -> dict[str, Any]:
-    """The root Application's spec: gitops/root for this environment, synced automatically."""
-    assert s.repo_url is not None
-    return {
-        "project": BOOTSTRAP_PROJECT,
-        "source": {"repoURL": s.repo_url, "targetRevision": s.revision, "path": ROOT_PATH, "helm": {
-            # the contract of gitops/root/values.yaml
-            "valuesObject": {"environment": environment, "repoURL": s.repo_url, "targetRevision": s.revision,
-                             "project": WORKLOADS_PROJECT, "exposure": workload_exposure,
-                             "hostname": s.workload_hostname or ""}}},
-        "destination": {"server": IN_CLUSTER, "namespace": NAMESPACE},
-        "syncPolicy": {"automated": {"prune": True, "selfHeal": True}, "retry": SYNC_RETRY},
-    }
-
-
 class ArgoCd(PlatformComponent):
     release: k8s.helm.v3.Release
-    root: k8s.apiextensions.CustomResource | None = None
     admin_password: pulumi.Output[str]
 
     def __init__(self, name: str, args: ArgoCdArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -226,48 +152,25 @@ class ArgoCd(PlatformComponent):
             f"{name}-release", self, cluster, CHART, namespace=namespace.metadata.name, release_name=RELEASE,
             values=chart_values(cluster, s, args.service_monitor), timeout_seconds=900,
             opts=pulumi.ResourceOptions(depends_on=[secret]))
-        after_release = cluster.k8s_opts(pulumi.ResourceOptions(depends_on=[self.release], custom_timeouts=CR_TIMEOUTS))
-        bootstrap: list[pulumi.Resource] = []
-        if s.repo_url is not None:
-            bootstrap.append(k8s.core.v1.Secret(
-                f"{name}-repository", metadata={"name": "platform-repository", "namespace": NAMESPACE,
-                                                "labels": {"argocd.argoproj.io/secret-type": "repository"}},
-                string_data=repository_secret_data(s), opts=child_opts(self, after_release)))
-        for project, spec in projects(s).items():
-            bootstrap.append(k8s.apiextensions.CustomResource(
-                f"{name}-project-{project}", api_version=API, kind="AppProject",
-                metadata={"name": project, "namespace": NAMESPACE}, spec=spec, opts=child_opts(self, after_release)))
-        if s.repo_url is not None:
-            self.root = k8s.apiextensions.CustomResource(
-                f"{name}-root", api_version=API, kind="Application",
-                metadata={"name": "platform-root", "namespace": NAMESPACE, "finalizers": [FINALIZER]},
-                spec=root_application(s, args.environment, args.workload_exposure),
-                # its projects and repository first; on destroy it goes first, and its finalizer removes the
-                # workloads while Argo CD still runs
-                opts=child_opts(self, cluster.k8s_opts(pulumi.ResourceOptions(
-                    depends_on=[self.release, *bootstrap], custom_timeouts=CR_TIMEOUTS))))
         self.register_outputs({
             "chart_version": versions.CHARTS[CHART].version, "namespace": NAMESPACE,
             "admin_password": self.admin_password,
-            "root_source": f"{s.repo_url}@{s.revision}:{ROOT_PATH}" if s.repo_url else None,
         })
 
 
 class ArgoCdAddOn(AddOn):
-    """Argo CD and the root Application of gitops/, on EKS and kind."""
+    """Argo CD itself, on EKS and kind; its bootstrap is ``GitOpsBootstrapAddOn``."""
 
     key = "argocd"
-    # its ServiceMonitors; and what the workloads it syncs use (volumes, Karpenter nodes, ALBs, the mesh), so
-    # that on destroy they are removed first
-    after = (MonitoringCrdsAddOn, EbsCsiAddOn, KarpenterAddOn, LoadBalancerControllerAddOn, IstioAddOn)
+    # its ServiceMonitors; and the load balancer controller for its ALB Ingress (exposure alb), which it makes
+    # and deletes. What the synced workloads use is the bootstrap's concern: Argo CD itself starts early.
+    after = (MonitoringCrdsAddOn, LoadBalancerControllerAddOn)
     config_keys = ("argocd",)
     enabled_by = ("argocd.enabled", True)
 
     @classmethod
     def build(cls, name, cluster, settings):
-        environment = settings.stack if settings.stack in ("dev", "staging", "prod", "local") else settings.tier
-        return ArgoCd(name, ArgoCdArgs(cluster=cluster, settings=settings.argocd, environment=environment,
-                                       workload_exposure=settings.workload_exposure,
+        return ArgoCd(name, ArgoCdArgs(cluster=cluster, settings=settings.argocd,
                                        service_monitor=settings.observability.metrics.enabled))
 
     @classmethod

@@ -1,4 +1,4 @@
-"""The VPC the cluster lives in: subnets across N AZs, NAT, endpoints, flow logs.
+"""The VPC the cluster lives in: subnets across N AZs, NAT (gateways or one NAT instance), endpoints, flow logs.
 
 Comes first; the EKS cluster takes its private subnets. With ``network.existing`` it creates no
 network, only (optionally) the discovery tags on the given subnets.
@@ -6,6 +6,7 @@ network, only (optionally) the discovery tags on the given subnets.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 
 import pulumi
@@ -15,17 +16,46 @@ from components.common import (
     PlatformComponent,
     child_opts,
     log_group_key_policy,
+    managed_policy_arn,
     partition_of,
     policy_document,
     service_trust,
     statement,
 )
-from settings.aws import NetworkSettings
+from settings.aws import NetworkSettings, instance_arch
 
 TYPE = "platform:network:Network"
 # Zones where EKS refuses control-plane subnets (EKS user guide, network-reqs: "the cluster can't be
 # created in" use1-az3, usw1-az2, cac1-az3). Zone IDs, because zone names map to different IDs per account.
 EKS_UNSUPPORTED_ZONE_IDS = ("use1-az3", "usw1-az2", "cac1-az3")
+# The NAT instance runs the current Amazon Linux 2023, resolved by EC2 from AWS's public SSM parameter
+# at launch (EC2 user guide, "Use a Systems Manager parameter instead of an AMI ID"; AL2023 user
+# guide, "al2023-ami-kernel-default-<arch>"), so no AMI id is pinned here and none goes stale.
+NAT_AMI_PARAMETER = "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}"
+
+
+def nat_instance_user_data(vpc_cidr: str) -> str:
+    """Boot script of the NAT instance: forward and masquerade the VPC's traffic (the steps of the
+    Amazon VPC user guide, "NAT instances: create a NAT AMI", on AL2023 as aws-cdk's NatInstanceProviderV2)."""
+    return "\n".join([
+        "#!/bin/bash",
+        "set -euo pipefail",
+        "printf 'net.ipv4.ip_forward = 1\\nnet.ipv4.conf.all.send_redirects = 0\\n' > /etc/sysctl.d/90-nat.conf",
+        "sysctl --system",
+        # the Elastic IP is associated a few seconds after launch: retry until the repositories answer
+        "until dnf install -y iptables-services; do sleep 10; done",
+        "out=$(ip -4 route show default | awk '{print $5; exit}')",
+        f"iptables -t nat -A POSTROUTING -o \"$out\" -s {vpc_cidr} -j MASQUERADE",
+        # iptables-services' default FORWARD chain rejects everything: forward only the VPC's
+        # connections and their replies
+        "iptables -F FORWARD",
+        f"iptables -A FORWARD -s {vpc_cidr} -o \"$out\" -j ACCEPT",
+        "iptables -A FORWARD -i \"$out\" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+        "iptables -P FORWARD DROP",
+        "service iptables save",
+        "systemctl enable --now iptables",
+        "",
+    ])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -135,11 +165,14 @@ class Network(PlatformComponent):
             public_subnets.append(pub)
             private_subnets.append(priv)
         nat_ids = self._nat_gateways(public_subnets, igw)
+        nat_eni = self._nat_instance(vpc, public_subnets[0], igw) if cfg.nat_strategy == "instance" else None
         for i, priv in enumerate(private_subnets):
             routes = []
             if nat_ids:
                 nat = nat_ids[i] if len(nat_ids) > 1 else nat_ids[0]
                 routes.append(aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", nat_gateway_id=nat))
+            elif nat_eni is not None:
+                routes.append(aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", network_interface_id=nat_eni))
             rt = aws.ec2.RouteTable(f"{name}-private-rt-{i}", vpc_id=vpc.id, routes=routes,
                                     tags=self._tags(f"{cluster}-private-{i}"), opts=child_opts(self))
             aws.ec2.RouteTableAssociation(f"{name}-private-{i}", subnet_id=priv.id, route_table_id=rt.id,
@@ -160,7 +193,7 @@ class Network(PlatformComponent):
 
     def _nat_gateways(self, public_subnets: list[aws.ec2.Subnet], igw: aws.ec2.InternetGateway) -> list:
         strategy, name, cluster = self._args.settings.nat_strategy, self._name, self._args.cluster_name
-        count = {"none": 0, "single": 1, "per-az": len(public_subnets)}[strategy]
+        count = {"none": 0, "single": 1, "per-az": len(public_subnets), "instance": 0}[strategy]
         ids = []
         for i in range(count):
             eip = aws.ec2.Eip(f"{name}-nat-{i}", domain="vpc", tags=self._tags(f"{cluster}-nat-{i}"),
@@ -171,6 +204,68 @@ class Network(PlatformComponent):
                                      opts=child_opts(self, pulumi.ResourceOptions(depends_on=[igw])))
             ids.append(nat.id)
         return ids
+
+    def _nat_instance(self, vpc: aws.ec2.Vpc, subnet: aws.ec2.Subnet,
+                      igw: aws.ec2.InternetGateway) -> pulumi.Output[str]:
+        """One NAT instance in the first public subnet; returns its network interface (the route target).
+
+        Hardened like the nodes: IMDSv2 with one hop, no key pair and no port 22 (Session Manager
+        instead), an encrypted root volume, its own security group that admits only the private
+        subnets, and the source/destination check off on this instance only (a NAT forwards packets
+        that are not its own: VPC user guide, "NAT instances"). EC2's simplified automatic recovery
+        (on by default for t4g) moves it off failed hardware with the same ENI and address."""
+        cfg, name, cluster = self._args.settings, self._name, self._args.cluster_name
+        partition = partition_of(self._args.region)
+        private_cidrs, _ = cfg.subnet_plan
+        sg = aws.ec2.SecurityGroup(
+            f"{name}-nat-instance", vpc_id=vpc.id, description="NAT instance: traffic of the private subnets only",
+            ingress=[aws.ec2.SecurityGroupIngressArgs(protocol="-1", from_port=0, to_port=0, cidr_blocks=private_cidrs,
+                                                      description="everything the private subnets send out")],
+            # it forwards to anywhere, like the NAT gateway it replaces
+            egress=[aws.ec2.SecurityGroupEgressArgs(protocol="-1", from_port=0, to_port=0, cidr_blocks=["0.0.0.0/0"],
+                                                    description="to the internet")],
+            tags=self._tags(f"{cluster}-nat-instance"), opts=child_opts(self))
+        role = aws.iam.Role(f"{name}-nat-instance", assume_role_policy=service_trust("ec2.amazonaws.com"),
+                            tags=self._args.tags, opts=child_opts(self))
+        # Session Manager (and Patch Manager) reach it without SSH
+        ssm = aws.iam.RolePolicyAttachment(f"{name}-nat-instance-ssm", role=role.name,
+                                           policy_arn=managed_policy_arn(partition, "AmazonSSMManagedInstanceCore"),
+                                           opts=child_opts(self))
+        # the role is usable only with its policy (the instance waits for the profile)
+        profile = aws.iam.InstanceProfile(f"{name}-nat-instance", role=role.name, tags=self._args.tags,
+                                          opts=child_opts(self, pulumi.ResourceOptions(depends_on=[ssm])))
+        tags = self._tags(f"{cluster}-nat-instance")
+        template = aws.ec2.LaunchTemplate(
+            f"{name}-nat-instance", description=f"NAT instance of {cluster}",
+            image_id=NAT_AMI_PARAMETER.format(arch=instance_arch(cfg.nat_instance_type)),
+            instance_type=cfg.nat_instance_type,
+            iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=profile.arn),
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1,
+                instance_metadata_tags="disabled"),
+            # the AMI's own root size (8 GiB), encrypted
+            block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                device_name="/dev/xvda", ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                    volume_type="gp3", encrypted="true", delete_on_termination="true"))],
+            # standard credits on a burstable type: a busy month throttles the NAT instead of adding to the bill
+            credit_specification=aws.ec2.LaunchTemplateCreditSpecificationArgs(cpu_credits="standard")
+            if cfg.nat_instance_type.startswith("t") else None,
+            user_data=base64.b64encode(nat_instance_user_data(cfg.vpc_cidr).encode()).decode(),
+            tag_specifications=[aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=tags)
+                                for kind in ("instance", "volume", "network-interface")],
+            update_default_version=True, tags=tags, opts=child_opts(self))
+        instance = aws.ec2.Instance(
+            f"{name}-nat-instance-0", subnet_id=subnet.id, vpc_security_group_ids=[sg.id],
+            launch_template=aws.ec2.InstanceLaunchTemplateArgs(id=template.id,
+                                                               version=template.latest_version.apply(str)),
+            source_dest_check=False,
+            maintenance_options=aws.ec2.InstanceMaintenanceOptionsArgs(auto_recovery="default"),
+            tags=tags,
+            # its boot script installs from the repositories: the internet gateway first
+            opts=child_opts(self, pulumi.ResourceOptions(depends_on=[igw])))
+        aws.ec2.Eip(f"{name}-nat-instance-0", domain="vpc", instance=instance.id, tags=tags,
+                    opts=child_opts(self, pulumi.ResourceOptions(depends_on=[igw])))
+        return instance.primary_network_interface_id
 
     def _interface_endpoints(self, vpc: aws.ec2.Vpc, private_subnets: list[aws.ec2.Subnet]) -> None:
         name, cluster = self._name, self._args.cluster_name

@@ -19,6 +19,7 @@ from components.ebs_backup import EbsBackupAddOn
 from components.ebs_csi import EbsCsiAddOn
 from components.efs_csi import EfsCsiAddOn
 from components.eks_addons import CoreDnsAddOn
+from components.gitops_bootstrap import GitOpsBootstrapAddOn
 from components.istio import IstioAddOn
 from components.karpenter import KarpenterAddOn
 from components.kyverno import KyvernoAddOn
@@ -49,6 +50,7 @@ REGISTRY: tuple[type[AddOn], ...] = (
     MonitoringAddOn,
     LoggingAddOn,
     ArgoCdAddOn,
+    GitOpsBootstrapAddOn,
     RoutesAddOn,
     KyvernoAddOn,
     TeamsAddOn,

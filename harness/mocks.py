@@ -187,6 +187,8 @@ class PlatformMocks(pulumi.runtime.Mocks):
             outputs.setdefault("name", physical)
         elif typ == "aws:ec2/launchTemplate:LaunchTemplate":
             outputs["latestVersion"] = 1
+        elif typ == "aws:ec2/instance:Instance":
+            outputs["primaryNetworkInterfaceId"] = f"eni-{name}"
         elif typ == "aws:kms/key:Key":
             outputs["keyId"] = f"{name}-key-id"
             outputs["arn"] = f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/{name}-key-id"

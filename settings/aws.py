@@ -24,7 +24,7 @@ from settings.types import (
     dns_label,
 )
 
-NatStrategy = Literal["none", "single", "per-az"]
+NatStrategy = Literal["none", "single", "per-az", "instance"]
 CapacityType = Literal["ON_DEMAND", "SPOT"]
 AmiType = Literal[
     "AL2023_x86_64_STANDARD",
@@ -105,9 +105,12 @@ class NetworkSettings(Model):
     """CIDR of the new VPC, /16 to /20 in a private range; subnet sizes are derived from it."""
     az_count: between(2, 6) = tiered(dev=2, staging=3, prod=3)
     """How many availability zones the VPC spans (2 to 6)."""
-    nat_strategy: NatStrategy = tiered(dev="single", staging="single", prod="per-az")
-    """Egress for private subnets: one shared NAT (single) or one NAT per AZ (per-az); 'none' is refused
-    with what it would take."""
+    nat_strategy: NatStrategy = tiered(dev="instance", staging="single", prod="per-az")
+    """Egress for private subnets: one shared NAT gateway (single), one NAT gateway per AZ (per-az), or one
+    NAT instance (instance: about $7/month instead of $33, for dev: no managed failover, burstable
+    bandwidth, an OS to patch through SSM); 'none' is refused with what it would take."""
+    nat_instance_type: str = "t4g.nano"
+    """Instance type of the NAT instance (natStrategy 'instance'); Graviton or x86, the AMI follows."""
     interface_endpoints: list[str] = Field(default_factory=list)
     """Interface VPC endpoints to create (service suffixes such as ecr.api, ecr.dkr, sts, ec2, logs)."""
     flow_logs: FlowLogSettings = Field(default_factory=FlowLogSettings)
@@ -124,6 +127,13 @@ class NetworkSettings(Model):
         if not net.is_private:
             raise ValueError("must be a private (RFC 1918 or 100.64.0.0/10) range")
         return str(net)
+
+    @field_validator("nat_instance_type")
+    @classmethod
+    def _nat_instance_type(cls, v: str) -> str:
+        if not INSTANCE_TYPE.match(v):
+            raise ValueError(f"instance types look like 't4g.nano' or 't3.micro', got {v!r}")
+        return v
 
     @field_validator("interface_endpoints")
     @classmethod
@@ -150,7 +160,7 @@ class NetworkSettings(Model):
                 "'none' is not supported: private nodes would need interface endpoints for ecr.api, ecr.dkr, "
                 "sts, ec2, eks-auth, eks, ssm, sqs and autoscaling, instance profiles made outside Karpenter "
                 "(IAM has no VPC endpoint), and a mirror of the controller images on public.ecr.aws and "
-                "registry.k8s.io; use 'single' (one NAT, dev) or 'per-az'")
+                "registry.k8s.io; use 'instance' (one NAT instance, dev), 'single' (one NAT gateway) or 'per-az'")
         return self
 
     @property
@@ -354,7 +364,7 @@ class FargateProfileSettings(Model):
 SYSTEM_TAINT = {"key": "CriticalAddonsOnly", "value": "true", "effect": "NO_SCHEDULE"}
 
 
-def _system_group(instance: str, lo: int, want: int, hi: int) -> dict:
+def _system_group(instance: str, lo: int, want: int, hi: int, disk_gib: int = 50) -> dict:
     return {
         "name": "system",
         "instanceTypes": [instance],
@@ -362,12 +372,15 @@ def _system_group(instance: str, lo: int, want: int, hi: int) -> dict:
         "minSize": lo,
         "desiredSize": want,
         "maxSize": hi,
+        "diskSizeGib": disk_gib,
         "taints": [SYSTEM_TAINT],
     }
 
 
 DEFAULT_NODE_GROUPS = {
-    "dev": [_system_group("t4g.medium", 2, 2, 3)],
+    # dev: 20 GiB roots (the EKS AL2023 AMI's own size) instead of 50 save $4.80/month; the
+    # system nodes hold only the platform's controller images, and kubelet's image GC makes room
+    "dev": [_system_group("t4g.medium", 2, 2, 3, disk_gib=20)],
     "staging": [_system_group("m7g.large", 2, 2, 4)],
     "prod": [_system_group("m7g.large", 3, 3, 6)],
 }

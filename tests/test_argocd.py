@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from components.argocd import BOOTSTRAP_PROJECT, FINALIZER, TYPE, WORKLOADS_PROJECT
+from components.gitops_bootstrap import TYPE as BOOTSTRAP_TYPE
 from harness import run_stack, stack_names
 from harness.upstream import chart_missing_paths, schema_errors
 from harness.urns import VARIANTS
@@ -150,22 +151,28 @@ def test_bootstrap_objects_are_valid_and_restricted(gitops):
 
 def test_no_root_application_without_a_repository():
     rec = run_stack("dev")
-    assert rec.of_type(TYPE) and not custom(rec, "Application")
+    assert rec.of_type(TYPE) and rec.of_type(BOOTSTRAP_TYPE) and not custom(rec, "Application")
     assert {r.inputs["metadata"]["name"] for r in custom(rec, "AppProject")} == {BOOTSTRAP_PROJECT, WORKLOADS_PROJECT}
 
 
 def test_ordering_both_ways(gitops):
     release = chart(gitops)
     (root,) = custom(gitops, "Application")
+    (repository,) = [r for r in gitops.of_type("kubernetes:core/v1:Secret")
+                     if r.inputs["metadata"]["name"] == "platform-repository"]
     # the root after the chart (its CRDs), its projects and its repository; on destroy it goes first
-    assert gitops.depends_on(root, release)
+    assert gitops.waits_for(root, release) and gitops.depends_on(root, repository)
     for project in custom(gitops, "AppProject"):
-        assert gitops.depends_on(root, project) and gitops.depends_on(project, release)
-    # Argo CD after what the workloads use: on destroy the root (and its workloads) go before them
+        assert gitops.depends_on(root, project) and gitops.waits_for(project, release)
+    # the bootstrap after what the workloads use: on destroy the root (and its workloads) go before them
     for other in ("istio-ingressgateway", "aws-load-balancer-controller", "karpenter"):
         dependency = next(r for r in gitops.of_type(RELEASE) if r.inputs.get("name") == other)
-        assert gitops.waits_for(release, dependency), other
-    assert gitops.waits_for(release, gitops.one("aws:eks/addon:Addon", "dev-ebs-csi-addon"))
+        assert gitops.waits_for(root, dependency), other
+    assert gitops.waits_for(root, gitops.one("aws:eks/addon:Addon", "dev-ebs-csi-addon"))
+    # Argo CD itself does not wait for the mesh or Karpenter: it installs beside them
+    for other in ("istio-ingressgateway", "istiod", "karpenter"):
+        dependency = next(r for r in gitops.of_type(RELEASE) if r.inputs.get("name") == other)
+        assert not gitops.waits_for(release, dependency), other
 
 
 def test_workload_exposure_and_environment_follow_the_stack():

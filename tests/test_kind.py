@@ -123,7 +123,8 @@ def test_local_stack_is_the_kind_cluster_and_metrics_server_with_insecure_kubele
     assert not [r for r in local if r.type.startswith("aws:")]
     components = sorted(r.type for r in local if not r.custom)
     # (no load balancer controller, Karpenter, EBS or CoreDNS add-on on kind)
-    assert components == ["kubernetes:yaml/v2:ConfigGroup", "platform:gitops:ArgoCd", "platform:kind:Cluster",
+    assert components == ["kubernetes:yaml/v2:ConfigGroup", "platform:gitops:ArgoCd", "platform:gitops:Bootstrap",
+                          "platform:kind:Cluster",
                           "platform:observability:MetricsServer",
                           "platform:observability:Monitoring", "platform:observability:MonitoringCrds",
                           "platform:observability:WebhookCertificates", "platform:policy:Kyverno",

@@ -63,6 +63,66 @@ def test_nat_strategy(strategy, nats, azs):
         assert rec.depends_on(nat, igw)
 
 
+def test_nat_instance_routes_the_private_subnets_through_its_interface():
+    rec = build(natStrategy="instance", azCount=3, vpcCidr="10.0.0.0/16")
+    assert not rec.of_type("aws:ec2/natGateway:NatGateway")
+    instance = rec.one("aws:ec2/instance:Instance")
+    private_rts = [r for r in rec.of_type("aws:ec2/routeTable:RouteTable") if "private" in r.name]
+    assert len(private_rts) == 3
+    for rt in private_rts:
+        (route,) = rt.inputs["routes"]
+        assert route == {"cidrBlock": "0.0.0.0/0", "networkInterfaceId": f"eni-{instance.name}"}
+    public = next(r for r in rec.of_type("aws:ec2/subnet:Subnet") if "-public-0" in r.name)
+    assert instance.inputs["subnetId"] == f"{public.name}-id"
+    eip = rec.one("aws:ec2/eip:Eip")
+    assert eip.inputs["instance"] == f"{instance.name}-id" and eip.inputs["domain"] == "vpc"
+    igw = rec.one("aws:ec2/internetGateway:InternetGateway")
+    assert rec.depends_on(instance, igw) and rec.depends_on(eip, igw)
+
+
+def test_nat_instance_is_hardened():
+    import base64
+
+    rec = build(natStrategy="instance", azCount=2, vpcCidr="10.0.0.0/16")
+    instance = rec.one("aws:ec2/instance:Instance")
+    template = rec.one("aws:ec2/launchTemplate:LaunchTemplate")
+    assert instance.inputs["launchTemplate"] == {"id": f"{template.name}-id", "version": "1"}
+    # the source/destination check is off on the NAT instance only
+    assert instance.inputs["sourceDestCheck"] is False
+    assert [r.name for r in rec if r.inputs.get("sourceDestCheck") is False] == [instance.name]
+    # IMDSv2, one hop; no key pair; encrypted root; the current AL2023 for the type's architecture
+    assert template.inputs["metadataOptions"]["httpTokens"] == "required"
+    assert template.inputs["metadataOptions"]["httpPutResponseHopLimit"] == 1
+    assert "keyName" not in template.inputs and "keyName" not in instance.inputs
+    assert template.inputs["blockDeviceMappings"][0]["ebs"]["encrypted"] == "true"
+    assert template.inputs["imageId"] == \
+        "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64"
+    assert template.inputs["instanceType"] == "t4g.nano"
+    assert template.inputs["creditSpecification"] == {"cpuCredits": "standard"}
+    # its own security group: everything from the private subnets, nothing else, no SSH
+    (sg,) = [g for g in rec.of_type("aws:ec2/securityGroup:SecurityGroup") if "nat-instance" in g.name]
+    assert instance.inputs["vpcSecurityGroupIds"] == [f"{sg.name}-id"]
+    (ingress,) = sg.inputs["ingress"]
+    assert ingress["cidrBlocks"] == ["10.0.0.0/19", "10.0.32.0/19"] and ingress["protocol"] == "-1"
+    # Session Manager instead of SSH: the role carries the SSM core policy, the profile waits for it
+    profile = rec.one("aws:iam/instanceProfile:InstanceProfile")
+    attachment = next(a for a in rec.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+                      if a.name.endswith("nat-instance-ssm"))
+    assert attachment.inputs["policyArn"] == "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+    assert rec.depends_on(profile, attachment)
+    assert template.inputs["iamInstanceProfile"]["arn"] == profile.outputs["arn"]
+    script = base64.b64decode(template.inputs["userData"]).decode()
+    assert "-t nat -A POSTROUTING" in script and "-s 10.0.0.0/16 -j MASQUERADE" in script
+    assert "net.ipv4.ip_forward = 1" in script and "iptables -P FORWARD DROP" in script
+
+
+def test_nat_instance_on_x86_takes_the_x86_image_and_no_burst_credits():
+    rec = build(natStrategy="instance", natInstanceType="c6i.large")
+    template = rec.one("aws:ec2/launchTemplate:LaunchTemplate")
+    assert template.inputs["imageId"].endswith("al2023-ami-kernel-default-x86_64")
+    assert "creditSpecification" not in template.inputs
+
+
 def test_interface_endpoints_are_private_dns_https_only():
     rec = build(interfaceEndpoints=["ecr.api", "ecr.dkr", "sts", "ec2"])
     endpoints = {e.inputs["serviceName"]: e for e in rec.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")}

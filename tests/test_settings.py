@@ -14,7 +14,8 @@ NG = {"name": "workers", "instanceTypes": ["m7g.large"]}
 
 def test_tier_defaults_differ_by_environment():
     dev, prod = make_settings("dev"), make_settings("prod")
-    assert (dev.network.az_count, dev.network.nat_strategy) == (2, "single")
+    assert (dev.network.az_count, dev.network.nat_strategy) == (2, "instance")
+    assert make_settings("staging").network.nat_strategy == "single"
     assert (prod.network.az_count, prod.network.nat_strategy) == (3, "per-az")
     assert prod.cluster.log_types == ["api", "audit", "authenticator", "controllerManager", "scheduler"]
     assert dev.cluster.log_retention_days == 30 and prod.cluster.log_retention_days == 365
@@ -81,13 +82,15 @@ BAD = [
     ("dev", {**R, "network": {"azCount": 1}}, "eks-platform:network.azCount", "from 2 to 6"),
     ("dev", {**R, "network": {"azCount": 7}}, "eks-platform:network.azCount", "from 2 to 6"),
     ("dev", {**R, "network": {"azCount": "two"}}, "eks-platform:network.azCount", "valid integer"),
-    ("dev", {**R, "network": {"natStrategy": "shared"}}, "eks-platform:network.natStrategy", "'none', 'single' or 'per-az'"),
+    ("dev", {**R, "network": {"natStrategy": "shared"}}, "eks-platform:network.natStrategy",
+     "'none', 'single', 'per-az' or 'instance'"),
     ("dev", {**R, "network": {"vpcCidr": "10.0.0.0/33"}}, "eks-platform:network.vpcCidr", "CIDR form"),
     ("dev", {**R, "network": {"vpcCidr": "10.0.0.1/16"}}, "eks-platform:network.vpcCidr", "CIDR form"),
     ("dev", {**R, "network": {"vpcCidr": "10.0.0.0/24"}}, "eks-platform:network.vpcCidr", "/16 to /20"),
     ("dev", {**R, "network": {"vpcCidr": "8.8.0.0/16"}}, "eks-platform:network.vpcCidr", "private"),
     ("dev", {**R, "network": {"natStrategy": "none", "interfaceEndpoints": ["ecr.api", "ecr.dkr", "sts", "ec2"]}},
-     "eks-platform:network.natStrategy", "use 'single' (one NAT, dev) or 'per-az'"),
+     "eks-platform:network.natStrategy", "use 'instance' (one NAT instance, dev), 'single' (one NAT gateway) or 'per-az'"),
+    ("dev", {**R, "network": {"natInstanceType": "nano"}}, "eks-platform:network.natInstanceType", "'t4g.nano'"),
     ("dev", {**R, "network": {"existing": {"vpcId": "vpc-0123456789abcdef0", "tagSubnets": False,
                                            "privateSubnetIds": ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"]}}},
      "eks-platform:network.existing.tagSubnets", "karpenter.sh/discovery"),

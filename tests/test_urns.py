@@ -17,3 +17,12 @@ def test_no_deployed_urn_disappears_without_an_alias(variant):
     assert not gone, f"{variant}: these resources would be replaced; add aliases that name them:\n" + "\n".join(gone)
     assert not new, (f"{variant}: new URNs not in {golden_path(variant).name}; if they are meant, refresh with "
                      "python -m tools.urns --write:\n" + "\n".join(new))
+
+
+def test_a_removal_is_accepted_only_for_a_named_dev_stack(capsys):
+    from tools import urns as urns_tool
+
+    with pytest.raises(SystemExit) as exit_:
+        urns_tool.main(["--write", "--accept-removed", "prod"])
+    assert exit_.value.code == 2
+    assert "add an alias instead" in capsys.readouterr().err

@@ -3,9 +3,11 @@
     python -m tools.bench [--repeat 3] [--no-suite]
 
 Reports, per stack, the longest dependency chain (in resources), the program's evaluation under
-the shared mocks (first run in this process, imports included, and the best warm run), the offline
-plan as a whole process
-(`python -m tools.plan --stack S`), and the unit suite's wall time (`python -m pytest -q`).
+the shared mocks (first run in this process, imports included, and the best warm run), the plan
+report's own work on an evaluated stack (cost and deploy-time estimates: tools/cost.py,
+tools/deploy_time.py) with the figures it gives (fixed USD/month, cold-deploy critical path in
+minutes), the offline plan as a whole process (`python -m tools.plan --stack S`), and the unit
+suite's wall time (`python -m pytest -q`).
 Runs are interleaved (stack by stack, round by round) because a shared 2-core machine drifts by
 ±30%; best and median are printed. Targets: suite <= 10 s, a stack's plan process <= 1.5 s.
 """
@@ -18,9 +20,11 @@ import subprocess
 import sys
 import time
 
-from harness import run_stack, stack_names
+from harness import run_stack, stack_config, stack_names
 from harness.graph import longest_chain
 from harness.program import PROJECT_DIR
+from settings import parse_settings
+from tools import cost, deploy_time
 
 SUITE_TARGET, PLAN_TARGET = 10.0, 1.5
 
@@ -38,6 +42,15 @@ def _evaluate(stack: str) -> tuple[float, int]:
     started = time.perf_counter()
     rec = run_stack(stack, recording=Recording())
     return time.perf_counter() - started, len(rec)
+
+
+def _report(stack: str) -> tuple[float, float, float]:
+    """(seconds to build the cost and deploy-time sections, fixed USD/month, critical-path minutes)."""
+    settings = parse_settings({k.removeprefix("eks-platform:"): v for k, v in stack_config(stack).items()}, stack)
+    rec = run_stack(stack)
+    started = time.perf_counter()
+    c, d = cost.estimate(settings, rec), deploy_time.estimate(rec)
+    return time.perf_counter() - started, c["fixedMonthly"], d.get("minutes", 0.0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,14 +71,16 @@ def main(argv: list[str] | None = None) -> int:
             plans[stack].append(_timed([sys.executable, "-m", "tools.plan", "--stack", stack]))
         if not args.no_suite:
             suite.append(_timed([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]))
-    print(f"{'stack':<10}{'resources':>10}{'chain':>7}{'eval first':>12}{'eval warm':>11}{'plan best':>11}"
-          f"{'plan median':>13}")
+    print(f"{'stack':<10}{'resources':>10}{'chain':>7}{'eval first':>12}{'eval warm':>11}{'report ms':>11}"
+          f"{'plan best':>11}{'plan median':>13}{'$/month':>10}{'deploy min':>12}")
     for stack in stacks:
         warm = min(evaluations[stack][1:]) if rounds > 1 else evaluations[stack][0]
         # the longest dependency chain, in resources (harness/graph.py)
         chain = int(longest_chain(run_stack(stack))[0])
+        report, dollars, minutes = min(_report(stack) for _ in range(rounds))
         print(f"{stack:<10}{counts[stack]:>10}{chain:>7}{evaluations[stack][0]:>12.2f}{warm:>11.2f}"
-              f"{min(plans[stack]):>11.2f}{statistics.median(plans[stack]):>13.2f}")
+              f"{report * 1000:>11.1f}{min(plans[stack]):>11.2f}{statistics.median(plans[stack]):>13.2f}"
+              f"{dollars:>10.2f}{minutes:>12.1f}")
     worst_plan = max(statistics.median(p) for p in plans.values())
     print(f"\nplan process (median of the slowest stack): {worst_plan:.2f} s (target <= {PLAN_TARGET} s)")
     if suite:

@@ -1,10 +1,12 @@
 """Offline plan: evaluate the whole program for a stack under the shared mocks and report it.
 
-    python -m tools.plan --stack dev [--json plan.json]
+    python -m tools.plan --stack dev [--json plan.json|-] [--markdown plan.md|-]
 
 No AWS account, Docker or Pulumi CLI: the program runs against harness/'s recording mocks. It
 prints the resource tree grouped by component with counts, the key settings, the Helm releases and
-the Kubernetes custom resources (Karpenter NodePools and the like), and can write the same as JSON.
+the Kubernetes custom resources (Karpenter NodePools and the like), the estimated fixed monthly
+cost by line item (tools/cost.py) and the cold-deploy critical path (tools/deploy_time.py), and can
+write the same as JSON or as Markdown (what the pipeline posts on a change).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 import versions
 from harness import Recording, run_stack, stack_config, stack_names
 from settings import ConfigError, Settings, parse_settings
+from tools import cost, deploy_time
 
 
 def _raw(stack: str) -> dict[str, Any]:
@@ -50,10 +53,10 @@ def warnings(s: Settings, today: datetime.date | None = None) -> list[str]:
 
 
 def elastic_ips(s: Settings) -> int:
-    """Elastic IPs the stack holds: one per NAT gateway (the default quota is 5 per region)."""
+    """Elastic IPs the stack holds: one per NAT gateway or NAT instance (the default quota is 5 per region)."""
     if not s.is_aws or s.network.existing is not None:
         return 0
-    return {"none": 0, "single": 1, "per-az": s.network.az_count}[s.network.nat_strategy]
+    return {"none": 0, "single": 1, "per-az": s.network.az_count, "instance": 1}[s.network.nat_strategy]
 
 
 def monitoring(s: Settings) -> str:
@@ -139,7 +142,8 @@ def key_settings(s: Settings) -> dict[str, Any]:
         "endpoint": "private + public " + ",".join(s.cluster.public_access_cidrs)
         if s.cluster.endpoint_public_access else "private only",
         "network": f"existing {net.existing.vpc_id}" if net.existing else
-        f"{net.vpc_cidr}, {net.az_count} AZs, NAT {net.nat_strategy}",
+        f"{net.vpc_cidr}, {net.az_count} AZs, NAT {net.nat_strategy}"
+        + (f" ({net.nat_instance_type})" if net.nat_strategy == "instance" else ""),
         "elastic IPs": f"{elastic_ips(s)} (NAT; the default quota is 5 per region, shared by every stack there)",
         "control-plane logs": f"{', '.join(s.cluster.log_types)} ({s.cluster.log_retention_days} d)",
         "autoscaling": s.autoscaling,
@@ -201,7 +205,43 @@ def build_plan(stack: str) -> dict[str, Any]:
         "evaluationSeconds": round(elapsed, 2),
         "exports": sorted(rec.exports),
         "policy": policy_results(settings, rec),
+        **report_sections(settings, rec),
     }
+
+
+# --- the plan report: cost and deploy time -----------------------------------------------------
+
+def report_sections(settings: Settings, rec: Recording) -> dict[str, Any]:
+    """The cost estimate and the deploy-time estimate of one evaluated stack."""
+    return {"cost": cost.estimate(settings, rec), "deployTime": deploy_time.estimate(rec)}
+
+
+def render_report_text(plan: dict[str, Any]) -> list[str]:
+    return ["", *cost.render_text(plan["cost"]), "", *deploy_time.render_text(plan["deployTime"])]
+
+
+def render_markdown(plan: dict[str, Any]) -> str:
+    """The plan as Markdown: a summary, the settings, the releases, then cost and deploy time."""
+    totals = plan["totals"]
+    lines = [f"## eks-platform plan: `{plan['stack']}`", "",
+             f"{totals['resources']} resources in {totals['components']} components; "
+             f"fixed cost {_usd(plan['cost'])}; cold deploy ~{plan['deployTime'].get('minutes', 0)} min.", ""]
+    lines += [f"> ⚠ {w}" for w in plan["warnings"]]
+    lines += ["", "<details><summary>Settings</summary>", "", "| setting | value |", "|---|---|"]
+    for key, value in plan["settings"].items():
+        shown = "<br>".join(value) if isinstance(value, list) else value
+        lines.append(f"| {key} | {shown} |")
+    lines += ["", "</details>", ""]
+    if plan["helmReleases"]:
+        lines += ["| Helm release | chart | version | namespace |", "|---|---|---|---|"]
+        lines += [f"| {r['name']} | {r['chart']} | {r['version']} | {r['namespace']} |" for r in plan["helmReleases"]]
+        lines.append("")
+    lines += [*cost.render_markdown(plan["cost"]), "", *deploy_time.render_markdown(plan["deployTime"])]
+    return "\n".join(lines) + "\n"
+
+
+def _usd(c: dict[str, Any]) -> str:
+    return f"${c['fixedMonthly']:,.2f}/month" if c["fixed"] else "none (kind)"
 
 
 def _components(rec: Recording) -> list[dict[str, Any]]:
@@ -290,6 +330,7 @@ def render(plan: dict[str, Any]) -> str:
         if not pol["rules"]:
             lines.append("  every rule passes")
     lines += ["", f"Exports: {', '.join(plan['exports'])}"]
+    lines += render_report_text(plan)
     return "\n".join(lines)
 
 
@@ -297,6 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.plan", description=__doc__.splitlines()[0])
     parser.add_argument("--stack", default="dev", help=f"one of {', '.join(stack_names())} (default dev)")
     parser.add_argument("--json", metavar="FILE", help="also write the plan as JSON to FILE ('-' for stdout only)")
+    parser.add_argument("--markdown", metavar="FILE", help="also write the plan as Markdown to FILE ('-' for stdout "
+                        "only)")
     args = parser.parse_args(argv)
     if args.stack not in stack_names():
         parser.error(f"unknown stack {args.stack!r}; stacks: {', '.join(stack_names())}")
@@ -308,10 +351,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.json == "-":
         print(json.dumps(plan, indent=2))
         return 0
+    if args.markdown == "-":
+        print(render_markdown(plan), end="")
+        return 0
     print(render(plan))
     if args.json:
         Path(args.json).write_text(json.dumps(plan, indent=2) + "\n")
         print(f"\nwrote {args.json}")
+    if args.markdown:
+        Path(args.markdown).write_text(render_markdown(plan))
+        print(f"\nwrote {args.markdown}")
     return 0
 
 
