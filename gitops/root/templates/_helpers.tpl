@@ -1,0 +1,20 @@
+{{/* Refuse values the platform never sends: a typo must not render a root that prunes everything. */}}
+{{- define "root.checked" -}}
+{{- $envs := list "dev" "staging" "prod" "local" -}}
+{{- if not (has .Values.environment $envs) -}}
+{{- fail (printf "environment must be one of %s, got %q" (join ", " $envs) .Values.environment) -}}
+{{- end -}}
+{{- $exposures := list "istio" "alb" "none" -}}
+{{- if not (has .Values.exposure $exposures) -}}
+{{- fail (printf "exposure must be one of %s, got %q" (join ", " $exposures) .Values.exposure) -}}
+{{- end -}}
+{{- if not (or (hasPrefix "https://" .Values.repoURL) (hasPrefix "ssh://" .Values.repoURL) (hasPrefix "git@" .Values.repoURL)) -}}
+{{- fail (printf "repoURL must be this repository's https:// or ssh URL, got %q" .Values.repoURL) -}}
+{{- end -}}
+{{- if not .Values.targetRevision -}}
+{{- fail "targetRevision must not be empty" -}}
+{{- end -}}
+{{- if not .Values.project -}}
+{{- fail "project must not be empty" -}}
+{{- end -}}
+{{- end -}}
