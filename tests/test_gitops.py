@@ -1,0 +1,539 @@
+"""gitops/: the root app-of-apps chart and the workload charts Argo CD syncs, rendered offline with
+helm-python-sdk (no helm binary, no cluster) for every environment and exposure the stacks use.
+
+Every rendered object is validated: core kinds with kubernetes-validate (strict: unknown fields fail)
+at each Kubernetes version a stack runs, Istio and Argo CD kinds against the upstream CRDs. On every
+workload: probes, requests and limits, the non-root read-only security context and the rest of Pod
+Security restricted. The objects refer to each other correctly (selectors, ports, names), a
+ReadWriteOnce volume is never shared by replicas, scheduling fits both Karpenter and kind, the
+per-environment values files hold only what differs, and the root's Applications match the contract
+with the platform's Argo CD add-on (namespace argocd, the AppProject, source path, value files,
+automated sync, retries, finalizer, managed namespace labels).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import helm_python
+import kubernetes_validate
+import kubernetes_validate.utils
+import pytest
+import yaml
+
+import versions
+from harness import PROJECT_DIR, stack_config, stack_names
+from harness.upstream import crd_groups, schema_errors
+from settings import parse_settings
+
+GITOPS = PROJECT_DIR / "gitops"
+ROOT = GITOPS / "root"
+WORKLOADS = GITOPS / "workloads"
+ENVIRONMENTS = ("dev", "staging", "prod", "local")
+EXPOSURES = ("istio", "alb", "none")
+REPO = "https://github.com/example-org/eks-platform.git"
+REVISION = "main"
+PROJECT = "platform-workloads"
+HOST = "app.example.com"
+FINALIZER = "resources-finalizer.argocd.argoproj.io"
+# Pod Security restricted: the only volume types it allows (kubernetes.io, Pod Security Standards)
+RESTRICTED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
+                      "projected", "secret"}
+# Node labels every node has, a kind node too: the only keys a *required* node affinity may name
+UNIVERSAL_NODE_LABELS = {"kubernetes.io/os", "kubernetes.io/arch"}
+
+
+# --- what the stacks use -----------------------------------------------------------------------------
+
+@functools.cache
+def stack_facts(stack: str) -> tuple[str, tuple[str, ...], str]:
+    """(environment, exposures it can do, Kubernetes minor) of a stack, from its stack file."""
+    raw = {k.removeprefix("eks-platform:"): v for k, v in stack_config(stack).items()}
+    settings = parse_settings(raw, stack)
+    if settings.is_aws:
+        return settings.tier, EXPOSURES, settings.cluster.version
+    # no load balancer controller on kind: istio (the default) or nothing
+    return "local", ("istio", "none"), settings.kind.version
+
+
+STACK_CASES = [(stack, exposure) for stack in stack_names() for exposure in stack_facts(stack)[1]]
+KUBERNETES_VERSIONS = sorted({versions.DEFAULT_KUBERNETES_VERSION, *(stack_facts(s)[2] for s in stack_names())})
+APPS = sorted(p.name for p in WORKLOADS.iterdir() if (p / "Chart.yaml").is_file())
+APP_CASES = [(app, env, exposure) for app in APPS for env in ENVIRONMENTS for exposure in ("istio", "alb", "none")]
+
+
+# --- rendering (cached: each chart and values set renders once per process) ------------------------------
+
+@functools.cache
+def _chart(path: Path) -> helm_python.Chart:
+    return helm_python.Chart.load(str(path))
+
+
+@functools.cache
+def _render(path: Path, values_json: str, name: str, namespace: str) -> tuple[dict, ...]:
+    manifests = _chart(path).render(values=json.loads(values_json), name=name, namespace=namespace)
+    return tuple(doc for text in manifests.values() for doc in yaml.safe_load_all(text) if doc)
+
+
+def render(path: Path, values: dict[str, Any], name: str, namespace: str) -> tuple[dict, ...]:
+    return _render(path, json.dumps(values, sort_keys=True), name, namespace)
+
+
+def root_values(environment: str, exposure: str, hostname: str = "", **extra: Any) -> dict[str, Any]:
+    """Exactly what the platform puts in the root Application's helm.valuesObject."""
+    return {"environment": environment, "repoURL": REPO, "targetRevision": REVISION, "project": PROJECT,
+            "exposure": exposure, "hostname": hostname, **extra}
+
+
+def render_root(environment: str, exposure: str, hostname: str = "") -> tuple[dict, ...]:
+    return render(ROOT, root_values(environment, exposure, hostname), "root", "argocd")
+
+
+def env_values(app: str, environment: str) -> dict[str, Any]:
+    return yaml.safe_load((WORKLOADS / app / f"values-{environment}.yaml").read_text()) or {}
+
+
+def render_app(app: str, environment: str, exposure: str, hostname: str = "") -> tuple[dict, ...]:
+    """What Argo CD renders for a child Application: values.yaml (the chart's default), then
+    values-<environment>.yaml, then the valuesObject the root passes (highest precedence)."""
+    values = _merge(env_values(app, environment), {"exposure": exposure, "hostname": hostname})
+    return render(WORKLOADS / app, values, app, app)
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def of_kind(objects: tuple[dict, ...], kind: str) -> list[dict]:
+    return [o for o in objects if o["kind"] == kind]
+
+
+def one(objects: tuple[dict, ...], kind: str) -> dict:
+    found = of_kind(objects, kind)
+    assert len(found) == 1, f"expected one {kind}, got {[o['metadata']['name'] for o in found]}"
+    return found[0]
+
+
+def pod_templates(objects: tuple[dict, ...]) -> Iterator[tuple[dict, dict]]:
+    """(workload, pod template) of every object that runs pods."""
+    for obj in objects:
+        if obj["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"):
+            yield obj, obj["spec"]["template"]
+        elif obj["kind"] == "CronJob":
+            yield obj, obj["spec"]["jobTemplate"]["spec"]["template"]
+        elif obj["kind"] == "Pod":
+            yield obj, obj
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _schemas_read_once():
+    """kubernetes_validate.validate re-reads its 1.6 MB _definitions.json on every call (about 20 ms
+    per object); the bundled schemas are read-only data, so read each file once for this module."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(kubernetes_validate.utils, "schema_contents",
+                      functools.cache(kubernetes_validate.utils.schema_contents))
+        yield
+
+
+# --- the packages ----------------------------------------------------------------------------------
+
+def test_render_and_validation_packages_are_pinned():
+    pins = dict(line.split("==") for line in (PROJECT_DIR / "requirements-dev.txt").read_text().splitlines()
+                if "==" in line and not line.startswith("#"))
+    for package in ("helm-python-sdk", "kubernetes-validate"):
+        assert pins.get(package) == importlib.metadata.version(package), package
+    # the bundled schemas reach every version a stack runs (else validate() raises)
+    assert all(v <= kubernetes_validate.latest_version() for v in KUBERNETES_VERSIONS)
+
+
+# --- the root chart: the contract with the Argo CD add-on ---------------------------------------------
+
+def test_root_values_hold_the_contract_keys_with_safe_defaults():
+    values = yaml.safe_load((ROOT / "values.yaml").read_text())
+    assert {"environment", "repoURL", "targetRevision", "project", "exposure", "hostname"} <= set(values)
+    assert values["project"] == PROJECT and values["exposure"] == "istio" and values["hostname"] == ""
+    assert values["repoURL"] == "", "no default repository: a root pointing at the wrong one would prune"
+    assert set(values["workloads"]) == set(APPS), "every folder under gitops/workloads/ has a line, and no more"
+
+
+@pytest.mark.parametrize(("stack", "exposure"), STACK_CASES)
+def test_root_renders_one_application_per_workload_matching_the_contract(stack, exposure):
+    environment = stack_facts(stack)[0]
+    apps = render_root(environment, exposure)
+    assert {a["kind"] for a in apps} == {"Application"}
+    assert sorted(a["metadata"]["name"] for a in apps) == APPS
+    for app in apps:
+        name, spec = app["metadata"]["name"], app["spec"]
+        assert app["apiVersion"] == "argoproj.io/v1alpha1" and app["metadata"]["namespace"] == "argocd"
+        assert app["metadata"]["finalizers"] == [FINALIZER]
+        assert spec["project"] == PROJECT
+        source = spec["source"]
+        assert (source["repoURL"], source["targetRevision"], source["path"]) == (REPO, REVISION, f"gitops/workloads/{name}")
+        assert source["helm"]["valueFiles"] == [f"values-{environment}.yaml"]
+        assert source["helm"]["valuesObject"] == {"exposure": exposure, "hostname": ""}
+        assert spec["destination"] == {"server": "https://kubernetes.default.svc", "namespace": name}
+        sync = spec["syncPolicy"]
+        assert sync["automated"] == {"prune": True, "selfHeal": True}
+        assert sync["retry"]["limit"] >= 1 and sync["retry"]["backoff"]["factor"] >= 2
+        assert "CreateNamespace=true" in sync["syncOptions"]
+        labels = sync["managedNamespaceMetadata"]["labels"]
+        for mode in ("enforce", "audit", "warn"):
+            assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted"
+        assert ("istio-injection" in labels) == (exposure == "istio")
+        if exposure == "istio":
+            assert labels["istio-injection"] == "enabled"
+        assert ("elbv2.k8s.aws/pod-readiness-gate-inject" in labels) == (exposure == "alb")
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_root_applications_are_valid_against_the_upstream_crd(environment):
+    for exposure in EXPOSURES:
+        for hostname in ("", HOST):
+            for app in render_root(environment, exposure, hostname):
+                assert schema_errors(app) == [], app["metadata"]["name"]
+
+
+def test_root_passes_the_hostname_through():
+    for app in render_root("prod", "alb", HOST):
+        assert app["spec"]["source"]["helm"]["valuesObject"] == {"exposure": "alb", "hostname": HOST}
+
+
+def test_each_application_points_at_a_chart_with_its_environment_file():
+    for environment in ENVIRONMENTS:
+        for app in render_root(environment, "istio"):
+            chart = PROJECT_DIR / app["spec"]["source"]["path"]
+            assert (chart / "Chart.yaml").is_file() and (chart / "values.yaml").is_file()
+            for value_file in app["spec"]["source"]["helm"]["valueFiles"]:
+                assert (chart / value_file).is_file(), f"{chart.name}: {value_file} is missing (the sync would fail)"
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    ({"environment": "qa"}, "environment must be one of dev, staging, prod, local"),
+    ({"exposure": "nginx"}, "exposure must be one of istio, alb, none"),
+    ({"repoURL": ""}, "repoURL must be"),
+    ({"repoURL": "ftp://example.com/repo"}, "repoURL must be"),
+    ({"targetRevision": ""}, "targetRevision must not be empty"),
+    ({"project": ""}, "project must not be empty"),
+])
+def test_root_refuses_values_the_platform_never_sends(values, message):
+    with pytest.raises(helm_python.HelmRenderError, match=message):
+        _chart(ROOT).render(values={**root_values("dev", "istio"), **values}, name="root", namespace="argocd")
+
+
+def test_root_accepts_ssh_repositories_and_skips_disabled_workloads():
+    ssh = render(ROOT, root_values("dev", "istio", repoURL="git@github.com:example-org/eks-platform.git"),
+                 "root", "argocd")
+    assert {a["spec"]["source"]["repoURL"] for a in ssh} == {"git@github.com:example-org/eks-platform.git"}
+    off = render(ROOT, root_values("dev", "istio", workloads={a: {"enabled": False} for a in APPS}), "root", "argocd")
+    assert off == ()
+
+
+# --- the workload charts: every environment and exposure -----------------------------------------------
+
+def _unique(objects: list[dict]) -> list[dict]:
+    # the same Service renders in every environment: validate each distinct object once
+    return list({json.dumps(o, sort_keys=True): o for o in objects}.values())
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_every_object_is_valid_at_every_kubernetes_version_and_against_upstream_crds(app):
+    objects = _unique([o for _, env, exp in [c for c in APP_CASES if c[0] == app]
+                       for host in ("", HOST) for o in render_app(app, env, exp, host)])
+    groups = crd_groups()
+    for obj in objects:
+        group = obj["apiVersion"].split("/")[0] if "/" in obj["apiVersion"] else ""
+        label = f"{obj['kind']} {obj['metadata']['name']}"
+        if group in groups:
+            assert schema_errors(obj) == [], label
+            continue
+        for version in KUBERNETES_VERSIONS:
+            try:
+                kubernetes_validate.validate(obj, version, strict=True)
+            except kubernetes_validate.ValidationError as err:
+                pytest.fail(f"{label} at {version}: {err.message} at {'.'.join(map(str, err.path))}")
+
+
+@pytest.mark.parametrize(("app", "environment", "exposure"), APP_CASES)
+def test_the_workload_set_is_complete(app, environment, exposure):
+    objects = render_app(app, environment, exposure)
+    kinds = {o["kind"] for o in objects}
+    assert {"Deployment", "Service", "HorizontalPodAutoscaler", "CronJob", "PersistentVolumeClaim",
+            "ServiceAccount"} <= kinds
+    assert ("PodDisruptionBudget" in kinds) == env_setting(app, environment, "pdb", "enabled")
+    assert ({"Gateway", "VirtualService"} <= kinds) == (exposure == "istio")
+    assert ({"Gateway", "VirtualService"} & kinds == set()) == (exposure != "istio")
+    assert ("Ingress" in kinds) == (exposure == "alb")
+    assert all(o["metadata"].get("namespace") in (None, app) for o in objects), "the destination namespace decides"
+
+
+def env_setting(app: str, environment: str, *path: str) -> Any:
+    value: Any = _merge(yaml.safe_load((WORKLOADS / app / "values.yaml").read_text()), env_values(app, environment))
+    for key in path:
+        value = value[key]
+    return value
+
+
+@pytest.mark.parametrize(("app", "environment", "exposure"), APP_CASES)
+def test_every_workload_has_probes_resources_and_a_restricted_security_context(app, environment, exposure):
+    objects = render_app(app, environment, exposure)
+    for workload, template in pod_templates(objects):
+        label = f"{workload['kind']} {workload['metadata']['name']}"
+        spec = template["spec"]
+        assert restricted_violations(spec) == [], label
+        for container in spec["containers"]:
+            resources = container.get("resources", {})
+            for part in ("requests", "limits"):
+                assert {"cpu", "memory"} <= set(resources.get(part, {})), f"{label}: {container['name']} {part}"
+            security = container["securityContext"]
+            assert security["readOnlyRootFilesystem"] is True, label
+            assert security["allowPrivilegeEscalation"] is False, label
+            assert security["capabilities"]["drop"] == ["ALL"] and not security["capabilities"].get("add"), label
+            if workload["kind"] in ("Deployment", "StatefulSet", "DaemonSet"):
+                for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                    assert probe in container, f"{label}: {container['name']} has no {probe}"
+        # writable paths are emptyDirs (or the workload's own volume), never the image
+        mounts = {m["name"] for c in spec["containers"] for m in c.get("volumeMounts", [])}
+        volumes = {v["name"]: v for v in spec.get("volumes", [])}
+        assert mounts <= set(volumes), label
+        assert any("emptyDir" in volumes[m] for m in mounts), f"{label}: no emptyDir for the read-only image"
+        assert spec.get("automountServiceAccountToken") is False, label
+
+
+def restricted_violations(spec: dict) -> list[str]:
+    """What the Pod Security Standards' restricted profile (kubernetes.io/docs/concepts/security/
+    pod-security-standards, baseline and restricted controls) refuses in a pod spec."""
+    problems = []
+    pod = spec.get("securityContext", {})
+    for field in ("hostNetwork", "hostPID", "hostIPC"):
+        if spec.get(field):
+            problems.append(f"{field} is set")
+    for volume in spec.get("volumes", []):
+        kinds = set(volume) - {"name"}
+        if not kinds <= RESTRICTED_VOLUMES:
+            problems.append(f"volume {volume['name']} is {sorted(kinds)}")
+    if pod.get("runAsUser") == 0:
+        problems.append("pod runAsUser 0")
+    pod_seccomp = pod.get("seccompProfile", {}).get("type")
+    containers = [*spec.get("initContainers", []), *spec["containers"], *spec.get("ephemeralContainers", [])]
+    for c in containers:
+        sc, name = c.get("securityContext", {}), c["name"]
+        if sc.get("privileged"):
+            problems.append(f"{name}: privileged")
+        if sc.get("allowPrivilegeEscalation") is not False:
+            problems.append(f"{name}: allowPrivilegeEscalation is not false")
+        if sc.get("runAsNonRoot", pod.get("runAsNonRoot")) is not True:
+            problems.append(f"{name}: runAsNonRoot is not true")
+        if sc.get("runAsUser") == 0:
+            problems.append(f"{name}: runAsUser 0")
+        if sc.get("seccompProfile", {}).get("type", pod_seccomp) not in ("RuntimeDefault", "Localhost"):
+            problems.append(f"{name}: seccompProfile is not RuntimeDefault or Localhost")
+        caps = sc.get("capabilities", {})
+        if "ALL" not in caps.get("drop", []):
+            problems.append(f"{name}: capabilities do not drop ALL")
+        if set(caps.get("add", [])) - {"NET_BIND_SERVICE"}:
+            problems.append(f"{name}: adds capabilities {caps['add']}")
+        if any(p.get("hostPort") for p in c.get("ports", [])):
+            problems.append(f"{name}: hostPort")
+        if sc.get("procMount", "Default") != "Default":
+            problems.append(f"{name}: procMount")
+    return problems
+
+
+@pytest.mark.parametrize(("app", "environment", "exposure"), APP_CASES)
+def test_the_objects_refer_to_each_other(app, environment, exposure):
+    objects = render_app(app, environment, exposure)
+    deployment, service = one(objects, "Deployment"), one(objects, "Service")
+    pod = deployment["spec"]["template"]
+    labels = pod["metadata"]["labels"]
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= labels.items()
+    assert service["spec"]["selector"] == selector
+    ports = {p["name"]: p["containerPort"] for c in pod["spec"]["containers"] for p in c.get("ports", [])}
+    for port in service["spec"]["ports"]:
+        assert port["targetPort"] in ports or port["targetPort"] in ports.values()
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        for c in pod["spec"]["containers"]:
+            assert c[probe]["httpGet"]["port"] in ports
+    hpa = one(objects, "HorizontalPodAutoscaler")
+    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
+                                             "name": deployment["metadata"]["name"]}
+    for pdb in of_kind(objects, "PodDisruptionBudget"):
+        assert pdb["spec"]["selector"]["matchLabels"] == selector
+    for spread in pod["spec"]["topologySpreadConstraints"]:
+        assert spread["labelSelector"]["matchLabels"] == selector
+    assert pod["spec"]["serviceAccountName"] == one(objects, "ServiceAccount")["metadata"]["name"]
+    svc_port = service["spec"]["ports"][0]
+    fqdn = f"{service['metadata']['name']}.{app}.svc.cluster.local"
+    if exposure == "istio":
+        gateway, vs = one(objects, "Gateway"), one(objects, "VirtualService")
+        assert gateway["spec"]["selector"] == {"istio": "ingressgateway"}
+        assert vs["spec"]["gateways"] == [gateway["metadata"]["name"]]
+        for route in vs["spec"]["http"]:
+            for dest in route["route"]:
+                assert dest["destination"] == {"host": fqdn, "port": {"number": svc_port["port"]}}
+    if exposure == "alb":
+        ingress = one(objects, "Ingress")
+        for rule in ingress["spec"]["rules"]:
+            for path in rule["http"]["paths"]:
+                assert path["backend"]["service"]["name"] == service["metadata"]["name"]
+                assert path["backend"]["service"]["port"] in ({"name": svc_port["name"]}, {"number": svc_port["port"]})
+    # the check calls the Service, not a pod or an external address
+    cron = one(objects, "CronJob")
+    env = {e["name"]: e["value"] for c in cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+           for e in c.get("env", [])}
+    assert env["TARGET"].startswith(f"http://{fqdn}:{svc_port['port']}/")
+
+
+@pytest.mark.parametrize(("exposure", "hostname"), [("istio", ""), ("istio", HOST), ("alb", ""), ("alb", HOST)])
+def test_exposure_answers_on_the_hostname_or_on_any_host(exposure, hostname):
+    for app in APPS:
+        objects = render_app(app, "prod", exposure, hostname)
+        if exposure == "istio":
+            want = [hostname or "*"]
+            assert [h for s in one(objects, "Gateway")["spec"]["servers"] for h in s["hosts"]] == want
+            assert one(objects, "VirtualService")["spec"]["hosts"] == want
+        else:
+            rules = one(objects, "Ingress")["spec"]["rules"]
+            assert [r.get("host") for r in rules] == [hostname or None]
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_the_alb_ingress_is_what_the_load_balancer_controller_reads(environment):
+    for app in APPS:
+        ingress = one(render_app(app, environment, "alb"), "Ingress")
+        annotations = ingress["metadata"]["annotations"]
+        assert ingress["spec"]["ingressClassName"] == "alb"
+        assert annotations["alb.ingress.kubernetes.io/target-type"] == "ip"
+        want = "internet-facing" if environment == "prod" else "internal"
+        assert annotations["alb.ingress.kubernetes.io/scheme"] == want
+        assert json.loads(annotations["alb.ingress.kubernetes.io/listen-ports"]) == [{"HTTP": 80}]
+
+
+@pytest.mark.parametrize(("app", "environment"), [(a, e) for a in APPS for e in ENVIRONMENTS])
+def test_the_hpa_owns_the_replica_count_and_the_pdb_never_blocks_a_drain(app, environment):
+    objects = render_app(app, environment, "istio")
+    deployment = one(objects, "Deployment")
+    hpas = of_kind(objects, "HorizontalPodAutoscaler")
+    # with an HPA, a replicas field would be reset by Argo CD's self-heal on every scale
+    assert ("replicas" in deployment["spec"]) == (not hpas)
+    for hpa in hpas:
+        assert hpa["apiVersion"] == "autoscaling/v2"
+        assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
+        [metric] = hpa["spec"]["metrics"]
+        assert metric["resource"]["name"] == "cpu" and metric["resource"]["target"]["type"] == "Utilization"
+        # utilisation is a share of the request: every container needs a CPU request (checked above)
+    for pdb in of_kind(objects, "PodDisruptionBudget"):
+        assert "maxUnavailable" in pdb["spec"] or hpas[0]["spec"]["minReplicas"] > pdb["spec"]["minAvailable"]
+
+
+@pytest.mark.parametrize(("app", "environment"), [(a, e) for a in APPS for e in ENVIRONMENTS])
+def test_a_readwriteonce_volume_is_never_shared_by_several_pods(app, environment):
+    objects = render_app(app, environment, "istio")
+    claims = {c["metadata"]["name"]: c for c in of_kind(objects, "PersistentVolumeClaim")}
+    assert claims
+    for claim in claims.values():
+        # the cluster's default class: gp3 on EKS (the platform makes it default), standard on kind
+        assert "storageClassName" not in claim["spec"]
+    hpa_max = {h["spec"]["scaleTargetRef"]["name"]: h["spec"]["maxReplicas"]
+               for h in of_kind(objects, "HorizontalPodAutoscaler")}
+    mounted = set()
+    for workload, template in pod_templates(objects):
+        for volume in template["spec"].get("volumes", []):
+            if "persistentVolumeClaim" not in volume:
+                continue
+            name = volume["persistentVolumeClaim"]["claimName"]
+            assert name in claims, f"{workload['metadata']['name']} mounts {name}, which the chart does not make"
+            mounted.add(name)
+            if "ReadWriteOnce" not in claims[name]["spec"]["accessModes"]:
+                continue
+            if workload["kind"] == "CronJob":
+                assert workload["spec"]["concurrencyPolicy"] == "Forbid", "two jobs would need the volume at once"
+                assert workload["spec"]["jobTemplate"]["spec"].get("parallelism", 1) == 1
+            else:
+                most = hpa_max.get(workload["metadata"]["name"], workload["spec"].get("replicas", 1))
+                assert workload["kind"] != "DaemonSet" and most == 1, (
+                    f"{workload['kind']} {workload['metadata']['name']} may run {most} pods on as many nodes "
+                    f"and mounts the ReadWriteOnce claim {name}")
+    assert mounted == set(claims), "a claim nobody mounts"
+
+
+@pytest.mark.parametrize(("app", "environment"), [(a, e) for a in APPS for e in ENVIRONMENTS])
+def test_scheduling_fits_karpenter_and_kind(app, environment):
+    for workload, template in pod_templates(render_app(app, environment, "istio")):
+        spec, label = template["spec"], workload["metadata"]["name"]
+        affinity = spec.get("affinity", {}).get("nodeAffinity", {})
+        required = affinity.get("requiredDuringSchedulingIgnoredDuringExecution", {}).get("nodeSelectorTerms", [])
+        keys = {e["key"] for term in required for e in term.get("matchExpressions", [])} | set(spec.get("nodeSelector", {}))
+        assert keys <= UNIVERSAL_NODE_LABELS, f"{label}: a hard requirement on {keys - UNIVERSAL_NODE_LABELS}"
+        arch = [e["values"] for term in required for e in term["matchExpressions"] if e["key"] == "kubernetes.io/arch"]
+        assert arch == [["amd64", "arm64"]], "the image is multi-arch: Graviton and x86 nodes both fit"
+        preferred = {e["key"]: e["values"]
+                     for p in affinity.get("preferredDuringSchedulingIgnoredDuringExecution", [])
+                     for e in p["preference"]["matchExpressions"]}
+        want = {"dev": ["spot"], "prod": ["on-demand"]}.get(environment)
+        assert preferred.get("karpenter.sh/capacity-type") == want, label
+        if workload["kind"] == "Deployment":
+            spread = {s["topologyKey"]: s for s in spec["topologySpreadConstraints"]}
+            assert set(spread) == {"topology.kubernetes.io/zone", "kubernetes.io/hostname"}
+            zone = spread["topology.kubernetes.io/zone"]["whenUnsatisfiable"]
+            # kind's nodes have no zone label: a hard zone spread would leave the pods Pending there
+            assert zone == ("DoNotSchedule" if environment == "prod" else "ScheduleAnyway"), environment
+            assert all(s["maxSkew"] == 1 for s in spread.values())
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_images_are_pinned_by_tag_and_digest(app):
+    for _, template in pod_templates(render_app(app, "prod", "istio")):
+        for c in template["spec"]["containers"]:
+            name, _, digest = c["image"].partition("@")
+            assert ":" in name.rsplit("/", 1)[-1] and not name.endswith(":latest"), c["image"]
+            assert digest.startswith("sha256:") and len(digest) == len("sha256:") + 64, c["image"]
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_environments_differ_only_where_they_must(app):
+    base = yaml.safe_load((WORKLOADS / app / "values.yaml").read_text())
+    for environment in ENVIRONMENTS:
+        path = WORKLOADS / app / f"values-{environment}.yaml"
+        assert path.is_file(), f"{path.relative_to(PROJECT_DIR)} is missing: the root asks for it"
+        problems = [f"{key}: {why}" for key, why in _same_or_unknown(env_values(app, environment), base)]
+        assert problems == [], f"{path.name}: {problems}"
+        # the root passes these; a file that sets them would be overridden anyway
+        assert not {"exposure", "hostname"} & set(env_values(app, environment)), path.name
+
+
+def _same_or_unknown(over: dict, base: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
+    for key, value in over.items():
+        path = f"{prefix}{key}"
+        if not isinstance(base, dict) or key not in base:
+            yield path, "not in values.yaml (a typo, or a default that belongs there)"
+        elif isinstance(value, dict) and isinstance(base[key], dict):
+            yield from _same_or_unknown(value, base[key], f"{path}.")
+        elif value == base[key]:
+            yield path, f"repeats values.yaml ({value!r})"
+
+
+def test_prod_is_the_highly_available_one():
+    for app in APPS:
+        prod = render_app(app, "prod", "istio")
+        assert one(prod, "HorizontalPodAutoscaler")["spec"]["minReplicas"] >= 3  # one per zone
+        assert of_kind(prod, "PodDisruptionBudget")
+        for environment in ("dev", "local"):
+            small = render_app(app, environment, "istio")
+            assert one(small, "HorizontalPodAutoscaler")["spec"]["minReplicas"] == 1
+            # one replica under a budget of zero disruptions would block every drain
+            assert not of_kind(small, "PodDisruptionBudget")
+
+
+def test_the_chart_refuses_an_unknown_exposure():
+    for app in APPS:
+        with pytest.raises(helm_python.HelmRenderError, match="exposure must be one of istio, alb, none"):
+            _chart(WORKLOADS / app).render(values={"exposure": "nodeport"}, name=app, namespace=app)
