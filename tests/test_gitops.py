@@ -44,6 +44,8 @@ FINALIZER = "resources-finalizer.argocd.argoproj.io"
 # Pod Security restricted: the only volume types it allows (kubernetes.io, Pod Security Standards)
 RESTRICTED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
                       "projected", "secret"}
+# libyaml when PyYAML has it: the pure-Python loader is most of this module's time
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # Node labels every node has, a kind node too: the only keys a *required* node affinity may name
 UNIVERSAL_NODE_LABELS = {"kubernetes.io/os", "kubernetes.io/arch"}
 
@@ -77,7 +79,7 @@ def _chart(path: Path) -> helm_python.Chart:
 @functools.cache
 def _render(path: Path, values_json: str, name: str, namespace: str) -> tuple[dict, ...]:
     manifests = _chart(path).render(values=json.loads(values_json), name=name, namespace=namespace)
-    return tuple(doc for text in manifests.values() for doc in yaml.safe_load_all(text) if doc)
+    return tuple(doc for text in manifests.values() for doc in yaml.load_all(text, Loader=_LOADER) if doc)
 
 
 def render(path: Path, values: dict[str, Any], name: str, namespace: str) -> tuple[dict, ...]:
