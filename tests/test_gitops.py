@@ -539,3 +539,11 @@ def test_the_chart_refuses_an_unknown_exposure():
     for app in APPS:
         with pytest.raises(helm_python.HelmRenderError, match="exposure must be one of istio, alb, none"):
             _chart(WORKLOADS / app).render(values={"exposure": "nodeport"}, name=app, namespace=app)
+
+
+@pytest.mark.parametrize("chart", [ROOT, *(WORKLOADS / a for a in APPS)], ids=lambda p: p.name)
+def test_charts_pass_helm_lint_strict(chart):
+    values = root_values("dev", "istio") if chart == ROOT else None
+    report = helm_python.lint(str(chart), values=values, strict=True)
+    # severities: 1 info (an icon is recommended), 2 warning, 4 error
+    assert report["errors"] == [] and [m for m in report["messages"] if m["severity"] > 1] == []
