@@ -17,7 +17,6 @@ import functools
 import importlib.metadata
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import helm_python
@@ -28,14 +27,27 @@ import yaml
 
 import versions
 from harness import PROJECT_DIR, stack_config, stack_names
+from harness.gitops import (
+    CLUSTER_SCOPED_KINDS,
+    ENVIRONMENTS,
+    EXPOSURES,
+    ROOT_CHART,
+    WORKLOADS_DIR,
+    chart,
+    effective_values,
+    environment_values,
+    merge,
+    project_needs,
+    render,
+    render_workload,
+    workloads,
+)
+from harness.gitops import render_root as _render_root
+from harness.gitops import root_values as _root_values
 from harness.upstream import crd_groups, schema_errors
 from settings import parse_settings
 
-GITOPS = PROJECT_DIR / "gitops"
-ROOT = GITOPS / "root"
-WORKLOADS = GITOPS / "workloads"
-ENVIRONMENTS = ("dev", "staging", "prod", "local")
-EXPOSURES = ("istio", "alb", "none")
+ROOT, WORKLOADS = ROOT_CHART, WORKLOADS_DIR
 REPO = "https://github.com/example-org/eks-platform.git"
 REVISION = "main"
 PROJECT = "platform-workloads"
@@ -44,8 +56,6 @@ FINALIZER = "resources-finalizer.argocd.argoproj.io"
 # Pod Security restricted: the only volume types it allows (kubernetes.io, Pod Security Standards)
 RESTRICTED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
                       "projected", "secret"}
-# libyaml when PyYAML has it: the pure-Python loader is most of this module's time
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # Node labels every node has, a kind node too: the only keys a *required* node affinity may name
 UNIVERSAL_NODE_LABELS = {"kubernetes.io/os", "kubernetes.io/arch"}
 
@@ -65,53 +75,21 @@ def stack_facts(stack: str) -> tuple[str, tuple[str, ...], str]:
 
 STACK_CASES = [(stack, exposure) for stack in stack_names() for exposure in stack_facts(stack)[1]]
 KUBERNETES_VERSIONS = sorted({versions.DEFAULT_KUBERNETES_VERSION, *(stack_facts(s)[2] for s in stack_names())})
-APPS = sorted(p.name for p in WORKLOADS.iterdir() if (p / "Chart.yaml").is_file())
+APPS = workloads()
 APP_CASES = [(app, env, exposure) for app in APPS for env in ENVIRONMENTS for exposure in ("istio", "alb", "none")]
 
 
-# --- rendering (cached: each chart and values set renders once per process) ------------------------------
-
-@functools.cache
-def _chart(path: Path) -> helm_python.Chart:
-    return helm_python.Chart.load(str(path))
-
-
-@functools.cache
-def _render(path: Path, values_json: str, name: str, namespace: str) -> tuple[dict, ...]:
-    manifests = _chart(path).render(values=json.loads(values_json), name=name, namespace=namespace)
-    return tuple(doc for text in manifests.values() for doc in yaml.load_all(text, Loader=_LOADER) if doc)
-
-
-def render(path: Path, values: dict[str, Any], name: str, namespace: str) -> tuple[dict, ...]:
-    return _render(path, json.dumps(values, sort_keys=True), name, namespace)
-
+# --- rendering (harness/gitops.py; cached: each chart and values set renders once per process) ----------
 
 def root_values(environment: str, exposure: str, hostname: str = "", **extra: Any) -> dict[str, Any]:
-    """Exactly what the platform puts in the root Application's helm.valuesObject."""
-    return {"environment": environment, "repoURL": REPO, "targetRevision": REVISION, "project": PROJECT,
-            "exposure": exposure, "hostname": hostname, **extra}
+    return _root_values(environment, exposure, REPO, REVISION, PROJECT, hostname, **extra)
 
 
 def render_root(environment: str, exposure: str, hostname: str = "") -> tuple[dict, ...]:
-    return render(ROOT, root_values(environment, exposure, hostname), "root", "argocd")
+    return _render_root(root_values(environment, exposure, hostname))
 
 
-def env_values(app: str, environment: str) -> dict[str, Any]:
-    return yaml.safe_load((WORKLOADS / app / f"values-{environment}.yaml").read_text()) or {}
-
-
-def render_app(app: str, environment: str, exposure: str, hostname: str = "") -> tuple[dict, ...]:
-    """What Argo CD renders for a child Application: values.yaml (the chart's default), then
-    values-<environment>.yaml, then the valuesObject the root passes (highest precedence)."""
-    values = _merge(env_values(app, environment), {"exposure": exposure, "hostname": hostname})
-    return render(WORKLOADS / app, values, app, app)
-
-
-def _merge(base: dict, over: dict) -> dict:
-    out = dict(base)
-    for key, value in over.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
+render_app, env_values, _chart, _merge = render_workload, environment_values, chart, merge
 
 
 def of_kind(objects: tuple[dict, ...], kind: str) -> list[dict]:
@@ -203,6 +181,21 @@ def test_root_applications_are_valid_against_the_upstream_crd(environment):
                 assert schema_errors(app) == [], app["metadata"]["name"]
 
 
+@pytest.mark.parametrize(("stack", "exposure"), STACK_CASES)
+def test_what_the_appproject_must_permit(stack, exposure):
+    # harness.gitops.project_needs is what the Argo CD add-on's AppProject is checked against
+    needs = project_needs(stack_facts(stack)[0], exposure, REPO)
+    assert needs["source_repos"] == {REPO}
+    in_cluster = "https://kubernetes.default.svc"
+    assert needs["destinations"] == {(in_cluster, "argocd"), *((in_cluster, app) for app in APPS)}
+    assert needs["cluster_kinds"] == {("", "Namespace")}, "CreateNamespace=true needs Namespace whitelisted"
+    kinds = needs["namespaced_kinds"]
+    assert {("argoproj.io", "Application"), ("apps", "Deployment"), ("", "Service"), ("batch", "CronJob"),
+            ("autoscaling", "HorizontalPodAutoscaler"), ("", "PersistentVolumeClaim")} <= kinds
+    assert (("networking.istio.io", "VirtualService") in kinds) == (exposure == "istio")
+    assert (("networking.k8s.io", "Ingress") in kinds) == (exposure == "alb")
+
+
 def test_root_passes_the_hostname_through():
     for app in render_root("prod", "alb", HOST):
         assert app["spec"]["source"]["helm"]["valuesObject"] == {"exposure": "alb", "hostname": HOST}
@@ -274,10 +267,12 @@ def test_the_workload_set_is_complete(app, environment, exposure):
     assert ({"Gateway", "VirtualService"} & kinds == set()) == (exposure != "istio")
     assert ("Ingress" in kinds) == (exposure == "alb")
     assert all(o["metadata"].get("namespace") in (None, app) for o in objects), "the destination namespace decides"
+    # the AppProject lets workloads make namespaced objects only (and the Namespace CreateNamespace makes)
+    assert kinds & CLUSTER_SCOPED_KINDS == set()
 
 
 def env_setting(app: str, environment: str, *path: str) -> Any:
-    value: Any = _merge(yaml.safe_load((WORKLOADS / app / "values.yaml").read_text()), env_values(app, environment))
+    value: Any = effective_values(app, environment)
     for key in path:
         value = value[key]
     return value
