@@ -542,3 +542,32 @@ def test_charts_pass_helm_lint_strict(chart):
     report = helm_python.lint(str(chart), values=values, strict=True)
     # severities: 1 info (an icon is recommended), 2 warning, 4 error
     assert report["errors"] == [] and [m for m in report["messages"] if m["severity"] > 1] == []
+
+
+@pytest.mark.parametrize(("app", "environment"), [(a, e) for a in APPS for e in ENVIRONMENTS])
+def test_nginx_writes_only_to_writable_mounts(app, environment):
+    objects = render_app(app, environment, "istio")
+    configs = [c for c in of_kind(objects, "ConfigMap") if "nginx.conf" in c.get("data", {})]
+    if not configs:
+        pytest.skip(f"{app} does not run nginx")
+    conf = configs[0]["data"]["nginx.conf"]
+    deployment = one(objects, "Deployment")
+    spec = deployment["spec"]["template"]["spec"]
+    [web] = [c for c in spec["containers"] if any(m.get("subPath") == "nginx.conf" for m in c["volumeMounts"])]
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    writable = [m["mountPath"] for m in web["volumeMounts"] if "emptyDir" in volumes[m["name"]]]
+    directives = [line.strip().rstrip(";").split() for line in conf.splitlines() if line.strip().endswith(";")]
+    paths = [(d[0], d[1]) for d in directives
+             if (d[0] == "pid" or d[0].endswith(("_temp_path", "_log"))) and d[1] != "off"]
+    assert {"pid", "client_body_temp_path", "proxy_temp_path"} <= {d for d, _ in paths}
+    for directive, path in paths:
+        assert path.startswith("/dev/") or any(path.startswith(f"{w}/") for w in writable), (
+            f"{directive} {path} is on the read-only root filesystem")
+    workers = next(d[1] for d in directives if d[0] == "worker_processes")
+    assert workers.isdigit(), "worker_processes auto counts the node's CPUs, not the pod's limit"
+    listen = {d[1] for d in directives if d[0] == "listen"}
+    assert listen == {str(p["containerPort"]) for p in web["ports"]}
+    # the probes' path is answered by nginx itself
+    probe = web["readinessProbe"]["httpGet"]["path"]
+    assert f"location = {probe} {{" in conf
+    assert "checksum/config" in deployment["spec"]["template"]["metadata"]["annotations"]
