@@ -217,16 +217,21 @@ def test_each_application_points_at_a_chart_with_its_environment_file():
     ({"repoURL": "ftp://example.com/repo"}, "repoURL must be"),
     ({"targetRevision": ""}, "targetRevision must not be empty"),
     ({"project": ""}, "project must not be empty"),
+    ({"hostname": "App.Example.com"}, "hostname must be a DNS name"),
+    ({"hostname": "https://app.example.com"}, "hostname must be a DNS name"),
+    ({"workloads": {"Team_App": {}}}, "must be a DNS label"),
 ])
 def test_root_refuses_values_the_platform_never_sends(values, message):
     with pytest.raises(helm_python.HelmRenderError, match=message):
         _chart(ROOT).render(values={**root_values("dev", "istio"), **values}, name="root", namespace="argocd")
 
 
-def test_root_accepts_ssh_repositories_and_skips_disabled_workloads():
+def test_root_accepts_ssh_repositories_any_dns_hostname_and_skips_disabled_workloads():
     ssh = render(ROOT, root_values("dev", "istio", repoURL="git@github.com:example-org/eks-platform.git"),
                  "root", "argocd")
     assert {a["spec"]["source"]["repoURL"] for a in ssh} == {"git@github.com:example-org/eks-platform.git"}
+    for hostname in ("localhost", "*.apps.example.com"):
+        assert render(ROOT, root_values("dev", "istio", hostname), "root", "argocd")
     off = render(ROOT, root_values("dev", "istio", workloads={a: {"enabled": False} for a in APPS}), "root", "argocd")
     assert off == ()
 

@@ -17,4 +17,12 @@
 {{- if not .Values.project -}}
 {{- fail "project must not be empty" -}}
 {{- end -}}
+{{- if and .Values.hostname (not (regexMatch "^([*][.])?[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$" .Values.hostname)) -}}
+{{- fail (printf "hostname must be a DNS name like app.example.com (lowercase, optionally *.), or empty for any host; got %q" .Values.hostname) -}}
+{{- end -}}
+{{- range $name, $_ := .Values.workloads -}}
+{{- if not (and (regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$" $name) (le (len $name) 63)) -}}
+{{- fail (printf "workload %q must be a DNS label (it names the Application and the namespace)" $name) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
