@@ -6,9 +6,10 @@ at each Kubernetes version a stack runs, Istio and Argo CD kinds against the ups
 workload: probes, requests and limits, the non-root read-only security context and the rest of Pod
 Security restricted. The objects refer to each other correctly (selectors, ports, names), a
 ReadWriteOnce volume is never shared by replicas, scheduling fits both Karpenter and kind, the
-per-environment values files hold only what differs, and the root's Applications match the contract
-with the platform's Argo CD add-on (namespace argocd, the AppProject, source path, value files,
-automated sync, retries, finalizer, managed namespace labels).
+per-environment values files hold only what differs, custom resources hold only fields their CRD
+declares, and the root's Applications match the contract with the platform's Argo CD add-on (namespace
+argocd, the AppProject, source path, value files, automated sync, retries, finalizer, managed
+namespace labels). Rendering is harness/gitops.py's, cached per process.
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ from harness.gitops import (
     chart,
     effective_values,
     environment_values,
-    merge,
     project_needs,
     render,
     render_workload,
@@ -47,7 +47,6 @@ from harness.gitops import root_values as _root_values
 from harness.upstream import crd_groups, crd_validator, schema_errors
 from settings import parse_settings
 
-ROOT, WORKLOADS = ROOT_CHART, WORKLOADS_DIR
 REPO = "https://github.com/example-org/eks-platform.git"
 REVISION = "main"
 PROJECT = "platform-workloads"
@@ -76,6 +75,7 @@ def stack_facts(stack: str) -> tuple[str, tuple[str, ...], str]:
 STACK_CASES = [(stack, exposure) for stack in stack_names() for exposure in stack_facts(stack)[1]]
 KUBERNETES_VERSIONS = sorted({versions.DEFAULT_KUBERNETES_VERSION, *(stack_facts(s)[2] for s in stack_names())})
 APPS = workloads()
+SAMPLE = "sample-app"
 APP_CASES = [(app, env, exposure) for app in APPS for env in ENVIRONMENTS for exposure in ("istio", "alb", "none")]
 
 
@@ -87,9 +87,6 @@ def root_values(environment: str, exposure: str, hostname: str = "", **extra: An
 
 def render_root(environment: str, exposure: str, hostname: str = "") -> tuple[dict, ...]:
     return _render_root(root_values(environment, exposure, hostname))
-
-
-render_app, env_values, _chart, _merge = render_workload, environment_values, chart, merge
 
 
 def of_kind(objects: tuple[dict, ...], kind: str) -> list[dict]:
@@ -168,7 +165,7 @@ def test_render_and_validation_packages_are_pinned():
 # --- the root chart: the contract with the Argo CD add-on ---------------------------------------------
 
 def test_root_values_hold_the_contract_keys_with_safe_defaults():
-    values = yaml.safe_load((ROOT / "values.yaml").read_text())
+    values = yaml.safe_load((ROOT_CHART / "values.yaml").read_text())
     assert {"environment", "repoURL", "targetRevision", "project", "exposure", "hostname"} <= set(values)
     assert values["project"] == PROJECT and values["exposure"] == "istio" and values["hostname"] == ""
     assert values["repoURL"] == "", "no default repository: a root pointing at the wrong one would prune"
@@ -235,10 +232,10 @@ def test_root_passes_the_hostname_through():
 def test_each_application_points_at_a_chart_with_its_environment_file():
     for environment in ENVIRONMENTS:
         for app in render_root(environment, "istio"):
-            chart = PROJECT_DIR / app["spec"]["source"]["path"]
-            assert (chart / "Chart.yaml").is_file() and (chart / "values.yaml").is_file()
+            folder = PROJECT_DIR / app["spec"]["source"]["path"]
+            assert (folder / "Chart.yaml").is_file() and (folder / "values.yaml").is_file()
             for value_file in app["spec"]["source"]["helm"]["valueFiles"]:
-                assert (chart / value_file).is_file(), f"{chart.name}: {value_file} is missing (the sync would fail)"
+                assert (folder / value_file).is_file(), f"{folder.name}: {value_file} is missing (the sync would fail)"
 
 
 @pytest.mark.parametrize(("values", "message"), [
@@ -254,16 +251,16 @@ def test_each_application_points_at_a_chart_with_its_environment_file():
 ])
 def test_root_refuses_values_the_platform_never_sends(values, message):
     with pytest.raises(helm_python.HelmRenderError, match=message):
-        _chart(ROOT).render(values={**root_values("dev", "istio"), **values}, name="root", namespace="argocd")
+        chart(ROOT_CHART).render(values={**root_values("dev", "istio"), **values}, name="root", namespace="argocd")
 
 
 def test_root_accepts_ssh_repositories_any_dns_hostname_and_skips_disabled_workloads():
-    ssh = render(ROOT, root_values("dev", "istio", repoURL="git@github.com:example-org/eks-platform.git"),
+    ssh = render(ROOT_CHART, root_values("dev", "istio", repoURL="git@github.com:example-org/eks-platform.git"),
                  "root", "argocd")
     assert {a["spec"]["source"]["repoURL"] for a in ssh} == {"git@github.com:example-org/eks-platform.git"}
     for hostname in ("localhost", "*.apps.example.com"):
-        assert render(ROOT, root_values("dev", "istio", hostname), "root", "argocd")
-    off = render(ROOT, root_values("dev", "istio", workloads={a: {"enabled": False} for a in APPS}), "root", "argocd")
+        assert render(ROOT_CHART, root_values("dev", "istio", hostname), "root", "argocd")
+    off = render(ROOT_CHART, root_values("dev", "istio", workloads={a: {"enabled": False} for a in APPS}), "root", "argocd")
     assert off == ()
 
 
@@ -277,7 +274,7 @@ def _unique(objects: list[dict]) -> list[dict]:
 @pytest.mark.parametrize("app", APPS)
 def test_every_object_is_valid_at_every_kubernetes_version_and_against_upstream_crds(app):
     objects = _unique([o for _, env, exp in [c for c in APP_CASES if c[0] == app]
-                       for host in ("", HOST) for o in render_app(app, env, exp, host)])
+                       for host in ("", HOST) for o in render_workload(app, env, exp, host)])
     groups = crd_groups()
     for obj in objects:
         group = obj["apiVersion"].split("/")[0] if "/" in obj["apiVersion"] else ""
@@ -292,19 +289,25 @@ def test_every_object_is_valid_at_every_kubernetes_version_and_against_upstream_
                 pytest.fail(f"{label} at {version}: {err.message} at {'.'.join(map(str, err.path))}")
 
 
-@pytest.mark.parametrize(("app", "environment", "exposure"), APP_CASES)
-def test_the_workload_set_is_complete(app, environment, exposure):
-    objects = render_app(app, environment, exposure)
+@pytest.mark.parametrize(("environment", "exposure"), [(e, x) for _, e, x in APP_CASES if _ == SAMPLE])
+def test_the_sample_app_has_the_whole_day_one_set(environment, exposure):
+    app = SAMPLE
+    objects = render_workload(app, environment, exposure)
     kinds = {o["kind"] for o in objects}
     assert {"Deployment", "Service", "HorizontalPodAutoscaler", "CronJob", "PersistentVolumeClaim",
-            "ServiceAccount"} <= kinds
+            "ServiceAccount", "ConfigMap"} <= kinds
     assert ("PodDisruptionBudget" in kinds) == env_setting(app, environment, "pdb", "enabled")
     assert ({"Gateway", "VirtualService"} <= kinds) == (exposure == "istio")
     assert ({"Gateway", "VirtualService"} & kinds == set()) == (exposure != "istio")
     assert ("Ingress" in kinds) == (exposure == "alb")
+
+
+@pytest.mark.parametrize(("app", "environment", "exposure"), APP_CASES)
+def test_workloads_make_only_namespaced_objects_in_their_own_namespace(app, environment, exposure):
+    objects = render_workload(app, environment, exposure)
     assert all(o["metadata"].get("namespace") in (None, app) for o in objects), "the destination namespace decides"
     # the AppProject lets workloads make namespaced objects only (and the Namespace CreateNamespace makes)
-    assert kinds & CLUSTER_SCOPED_KINDS == set()
+    assert {o["kind"] for o in objects} & CLUSTER_SCOPED_KINDS == set()
 
 
 def env_setting(app: str, environment: str, *path: str) -> Any:
@@ -316,7 +319,7 @@ def env_setting(app: str, environment: str, *path: str) -> Any:
 
 @pytest.mark.parametrize(("app", "environment", "exposure"), APP_CASES)
 def test_every_workload_has_probes_resources_and_a_restricted_security_context(app, environment, exposure):
-    objects = render_app(app, environment, exposure)
+    objects = render_workload(app, environment, exposure)
     for workload, template in pod_templates(objects):
         label = f"{workload['kind']} {workload['metadata']['name']}"
         spec = template["spec"]
@@ -382,53 +385,71 @@ def restricted_violations(spec: dict) -> list[str]:
 
 @pytest.mark.parametrize(("app", "environment", "exposure"), APP_CASES)
 def test_the_objects_refer_to_each_other(app, environment, exposure):
-    objects = render_app(app, environment, exposure)
-    deployment, service = one(objects, "Deployment"), one(objects, "Service")
-    pod = deployment["spec"]["template"]
-    labels = pod["metadata"]["labels"]
-    selector = deployment["spec"]["selector"]["matchLabels"]
-    assert selector.items() <= labels.items()
-    assert service["spec"]["selector"] == selector
-    ports = {p["name"]: p["containerPort"] for c in pod["spec"]["containers"] for p in c.get("ports", [])}
-    for port in service["spec"]["ports"]:
-        assert port["targetPort"] in ports or port["targetPort"] in ports.values()
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        for c in pod["spec"]["containers"]:
-            assert c[probe]["httpGet"]["port"] in ports
-    hpa = one(objects, "HorizontalPodAutoscaler")
-    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
-                                             "name": deployment["metadata"]["name"]}
+    objects = render_workload(app, environment, exposure)
+    templates = {w["metadata"]["name"]: (w, t) for w, t in pod_templates(objects)}
+    accounts = {a["metadata"]["name"] for a in of_kind(objects, "ServiceAccount")}
+    for workload, template in templates.values():
+        labels = template["metadata"]["labels"]
+        if workload["kind"] != "CronJob":
+            selector = workload["spec"]["selector"]["matchLabels"]
+            assert selector.items() <= labels.items()
+        for spread in template["spec"].get("topologySpreadConstraints", []):
+            assert spread["labelSelector"]["matchLabels"].items() <= labels.items(), "spread counts other pods"
+        assert template["spec"].get("serviceAccountName", "default") in accounts | {"default"}
+        ports = {p.get("name") for c in template["spec"]["containers"] for p in c.get("ports", [])}
+        ports |= {p["containerPort"] for c in template["spec"]["containers"] for p in c.get("ports", [])}
+        for c in template["spec"]["containers"]:
+            for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                if "httpGet" in c.get(probe, {}):
+                    assert c[probe]["httpGet"]["port"] in ports, f"{c['name']} {probe} port"
+
+    def backends(selector: dict) -> list[dict]:
+        return [t for w, t in templates.values()
+                if w["kind"] != "CronJob" and selector.items() <= t["metadata"]["labels"].items()]
+
+    services = {}
+    for service in of_kind(objects, "Service"):
+        [pod] = backends(service["spec"]["selector"]) or [None]
+        assert pod, f"Service {service['metadata']['name']} selects no pods"
+        ports = {p.get("name") for c in pod["spec"]["containers"] for p in c.get("ports", [])}
+        ports |= {p["containerPort"] for c in pod["spec"]["containers"] for p in c.get("ports", [])}
+        for port in service["spec"]["ports"]:
+            assert port["targetPort"] in ports, f"Service {service['metadata']['name']} targets {port['targetPort']}"
+        fqdn = f"{service['metadata']['name']}.{app}.svc.cluster.local"
+        services[fqdn] = {p["port"] for p in service["spec"]["ports"]} | {p["name"] for p in service["spec"]["ports"]}
+    for hpa in of_kind(objects, "HorizontalPodAutoscaler"):
+        ref = hpa["spec"]["scaleTargetRef"]
+        assert ref["name"] in templates and templates[ref["name"]][0]["kind"] == ref["kind"], ref
     for pdb in of_kind(objects, "PodDisruptionBudget"):
-        assert pdb["spec"]["selector"]["matchLabels"] == selector
-    for spread in pod["spec"]["topologySpreadConstraints"]:
-        assert spread["labelSelector"]["matchLabels"] == selector
-    assert pod["spec"]["serviceAccountName"] == one(objects, "ServiceAccount")["metadata"]["name"]
-    svc_port = service["spec"]["ports"][0]
-    fqdn = f"{service['metadata']['name']}.{app}.svc.cluster.local"
-    if exposure == "istio":
-        gateway, vs = one(objects, "Gateway"), one(objects, "VirtualService")
-        assert gateway["spec"]["selector"] == {"istio": "ingressgateway"}
-        assert vs["spec"]["gateways"] == [gateway["metadata"]["name"]]
+        assert backends(pdb["spec"]["selector"]["matchLabels"]), "the budget covers no pods"
+    gateways = {g["metadata"]["name"]: g for g in of_kind(objects, "Gateway")}
+    for gateway in gateways.values():
+        assert gateway["spec"]["selector"] == {"istio": "ingressgateway"}, "the platform's ingress gateway"
+    for vs in of_kind(objects, "VirtualService"):
+        assert vs["spec"]["gateways"] and set(vs["spec"]["gateways"]) <= set(gateways)
         for route in vs["spec"]["http"]:
             for dest in route["route"]:
-                assert dest["destination"] == {"host": fqdn, "port": {"number": svc_port["port"]}}
-    if exposure == "alb":
-        ingress = one(objects, "Ingress")
+                host, port = dest["destination"]["host"], dest["destination"]["port"]["number"]
+                assert host in services and port in services[host], f"VirtualService routes to {host}:{port}"
+    for ingress in of_kind(objects, "Ingress"):
         for rule in ingress["spec"]["rules"]:
             for path in rule["http"]["paths"]:
-                assert path["backend"]["service"]["name"] == service["metadata"]["name"]
-                assert path["backend"]["service"]["port"] in ({"name": svc_port["name"]}, {"number": svc_port["port"]})
-    # the check calls the Service, not a pod or an external address
-    cron = one(objects, "CronJob")
-    env = {e["name"]: e["value"] for c in cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
-           for e in c.get("env", [])}
-    assert env["TARGET"].startswith(f"http://{fqdn}:{svc_port['port']}/")
+                backend = path["backend"]["service"]
+                fqdn = f"{backend['name']}.{app}.svc.cluster.local"
+                assert fqdn in services and next(iter(backend["port"].values())) in services[fqdn], backend
+    for cron in of_kind(objects, "CronJob"):
+        # the check calls the Service, not a pod or an external address
+        env = {e["name"]: e.get("value", "") for c in cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+               for e in c.get("env", [])}
+        if "TARGET" in env:
+            assert any(env["TARGET"].startswith(f"http://{fqdn}:{port}/") for fqdn, ports in services.items()
+                       for port in ports if isinstance(port, int)), env["TARGET"]
 
 
 @pytest.mark.parametrize(("exposure", "hostname"), [("istio", ""), ("istio", HOST), ("alb", ""), ("alb", HOST)])
 def test_exposure_answers_on_the_hostname_or_on_any_host(exposure, hostname):
     for app in APPS:
-        objects = render_app(app, "prod", exposure, hostname)
+        objects = render_workload(app, "prod", exposure, hostname)
         if exposure == "istio":
             want = [hostname or "*"]
             assert [h for s in one(objects, "Gateway")["spec"]["servers"] for h in s["hosts"]] == want
@@ -441,7 +462,7 @@ def test_exposure_answers_on_the_hostname_or_on_any_host(exposure, hostname):
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
 def test_the_alb_ingress_is_what_the_load_balancer_controller_reads(environment):
     for app in APPS:
-        ingress = one(render_app(app, environment, "alb"), "Ingress")
+        ingress = one(render_workload(app, environment, "alb"), "Ingress")
         annotations = ingress["metadata"]["annotations"]
         assert ingress["spec"]["ingressClassName"] == "alb"
         assert annotations["alb.ingress.kubernetes.io/target-type"] == "ip"
@@ -452,11 +473,12 @@ def test_the_alb_ingress_is_what_the_load_balancer_controller_reads(environment)
 
 @pytest.mark.parametrize(("app", "environment"), [(a, e) for a in APPS for e in ENVIRONMENTS])
 def test_the_hpa_owns_the_replica_count_and_the_pdb_never_blocks_a_drain(app, environment):
-    objects = render_app(app, environment, "istio")
-    deployment = one(objects, "Deployment")
+    objects = render_workload(app, environment, "istio")
     hpas = of_kind(objects, "HorizontalPodAutoscaler")
-    # with an HPA, a replicas field would be reset by Argo CD's self-heal on every scale
-    assert ("replicas" in deployment["spec"]) == (not hpas)
+    scaled = {h["spec"]["scaleTargetRef"]["name"] for h in hpas}
+    for deployment in of_kind(objects, "Deployment"):
+        # with an HPA, a replicas field would be reset by Argo CD's self-heal on every scale
+        assert ("replicas" in deployment["spec"]) == (deployment["metadata"]["name"] not in scaled)
     for hpa in hpas:
         assert hpa["apiVersion"] == "autoscaling/v2"
         assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
@@ -469,7 +491,7 @@ def test_the_hpa_owns_the_replica_count_and_the_pdb_never_blocks_a_drain(app, en
 
 @pytest.mark.parametrize(("app", "environment"), [(a, e) for a in APPS for e in ENVIRONMENTS])
 def test_a_readwriteonce_volume_is_never_shared_by_several_pods(app, environment):
-    objects = render_app(app, environment, "istio")
+    objects = render_workload(app, environment, "istio")
     claims = {c["metadata"]["name"]: c for c in of_kind(objects, "PersistentVolumeClaim")}
     assert claims
     for claim in claims.values():
@@ -500,7 +522,7 @@ def test_a_readwriteonce_volume_is_never_shared_by_several_pods(app, environment
 
 @pytest.mark.parametrize(("app", "environment"), [(a, e) for a in APPS for e in ENVIRONMENTS])
 def test_scheduling_fits_karpenter_and_kind(app, environment):
-    for workload, template in pod_templates(render_app(app, environment, "istio")):
+    for workload, template in pod_templates(render_workload(app, environment, "istio")):
         spec, label = template["spec"], workload["metadata"]["name"]
         affinity = spec.get("affinity", {}).get("nodeAffinity", {})
         required = affinity.get("requiredDuringSchedulingIgnoredDuringExecution", {}).get("nodeSelectorTerms", [])
@@ -524,7 +546,7 @@ def test_scheduling_fits_karpenter_and_kind(app, environment):
 
 @pytest.mark.parametrize("app", APPS)
 def test_images_are_pinned_by_tag_and_digest(app):
-    for _, template in pod_templates(render_app(app, "prod", "istio")):
+    for _, template in pod_templates(render_workload(app, "prod", "istio")):
         for c in template["spec"]["containers"]:
             name, _, digest = c["image"].partition("@")
             assert ":" in name.rsplit("/", 1)[-1] and not name.endswith(":latest"), c["image"]
@@ -533,14 +555,14 @@ def test_images_are_pinned_by_tag_and_digest(app):
 
 @pytest.mark.parametrize("app", APPS)
 def test_environments_differ_only_where_they_must(app):
-    base = yaml.safe_load((WORKLOADS / app / "values.yaml").read_text())
+    base = yaml.safe_load((WORKLOADS_DIR / app / "values.yaml").read_text())
     for environment in ENVIRONMENTS:
-        path = WORKLOADS / app / f"values-{environment}.yaml"
+        path = WORKLOADS_DIR / app / f"values-{environment}.yaml"
         assert path.is_file(), f"{path.relative_to(PROJECT_DIR)} is missing: the root asks for it"
-        problems = [f"{key}: {why}" for key, why in _same_or_unknown(env_values(app, environment), base)]
+        problems = [f"{key}: {why}" for key, why in _same_or_unknown(environment_values(app, environment), base)]
         assert problems == [], f"{path.name}: {problems}"
         # the root passes these; a file that sets them would be overridden anyway
-        assert not {"exposure", "hostname"} & set(env_values(app, environment)), path.name
+        assert not {"exposure", "hostname"} & set(environment_values(app, environment)), path.name
 
 
 def _same_or_unknown(over: dict, base: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
@@ -556,11 +578,11 @@ def _same_or_unknown(over: dict, base: Any, prefix: str = "") -> Iterator[tuple[
 
 def test_prod_is_the_highly_available_one():
     for app in APPS:
-        prod = render_app(app, "prod", "istio")
+        prod = render_workload(app, "prod", "istio")
         assert one(prod, "HorizontalPodAutoscaler")["spec"]["minReplicas"] >= 3  # one per zone
         assert of_kind(prod, "PodDisruptionBudget")
         for environment in ("dev", "local"):
-            small = render_app(app, environment, "istio")
+            small = render_workload(app, environment, "istio")
             assert one(small, "HorizontalPodAutoscaler")["spec"]["minReplicas"] == 1
             # one replica under a budget of zero disruptions would block every drain
             assert not of_kind(small, "PodDisruptionBudget")
@@ -569,12 +591,12 @@ def test_prod_is_the_highly_available_one():
 def test_the_chart_refuses_an_unknown_exposure():
     for app in APPS:
         with pytest.raises(helm_python.HelmRenderError, match="exposure must be one of istio, alb, none"):
-            _chart(WORKLOADS / app).render(values={"exposure": "nodeport"}, name=app, namespace=app)
+            chart(WORKLOADS_DIR / app).render(values={"exposure": "nodeport"}, name=app, namespace=app)
 
 
-@pytest.mark.parametrize("chart", [ROOT, *(WORKLOADS / a for a in APPS)], ids=lambda p: p.name)
+@pytest.mark.parametrize("chart", [ROOT_CHART, *(WORKLOADS_DIR / a for a in APPS)], ids=lambda p: p.name)
 def test_charts_pass_helm_lint_strict(chart):
-    values = root_values("dev", "istio") if chart == ROOT else None
+    values = root_values("dev", "istio") if chart == ROOT_CHART else None
     report = helm_python.lint(str(chart), values=values, strict=True)
     # severities: 1 info (an icon is recommended), 2 warning, 4 error
     assert report["errors"] == [] and [m for m in report["messages"] if m["severity"] > 1] == []
@@ -582,7 +604,7 @@ def test_charts_pass_helm_lint_strict(chart):
 
 @pytest.mark.parametrize(("app", "environment"), [(a, e) for a in APPS for e in ENVIRONMENTS])
 def test_nginx_writes_only_to_writable_mounts(app, environment):
-    objects = render_app(app, environment, "istio")
+    objects = render_workload(app, environment, "istio")
     configs = [c for c in of_kind(objects, "ConfigMap") if "nginx.conf" in c.get("data", {})]
     if not configs:
         pytest.skip(f"{app} does not run nginx")
