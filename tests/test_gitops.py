@@ -73,7 +73,9 @@ def stack_facts(stack: str) -> tuple[str, tuple[str, ...], str]:
 
 
 STACK_CASES = [(stack, exposure) for stack in stack_names() for exposure in stack_facts(stack)[1]]
-KUBERNETES_VERSIONS = sorted({versions.DEFAULT_KUBERNETES_VERSION, *(stack_facts(s)[2] for s in stack_names())})
+# the default, each stack's, and every minor a stack may choose (cluster.version, kind.version)
+KUBERNETES_VERSIONS = sorted({versions.DEFAULT_KUBERNETES_VERSION, *versions.KUBERNETES_VERSIONS,
+                              *versions.KIND_NODE_IMAGES, *(stack_facts(s)[2] for s in stack_names())})
 APPS = workloads()
 SAMPLE = "sample-app"
 APP_CASES = [(app, env, exposure) for app in APPS for env in ENVIRONMENTS for exposure in ("istio", "alb", "none")]
@@ -159,7 +161,10 @@ def test_render_and_validation_packages_are_pinned():
     for package in ("helm-python-sdk", "kubernetes-validate"):
         assert pins.get(package) == importlib.metadata.version(package), package
     # the bundled schemas reach every version a stack runs (else validate() raises)
-    assert all(v <= kubernetes_validate.latest_version() for v in KUBERNETES_VERSIONS)
+    def minor(version: str) -> tuple[int, ...]:
+        return tuple(int(part) for part in version.split(".")[:2])
+
+    assert all(minor(v) <= minor(kubernetes_validate.latest_version()) for v in KUBERNETES_VERSIONS)
 
 
 # --- the root chart: the contract with the Argo CD add-on ---------------------------------------------
