@@ -229,9 +229,13 @@ def test_what_the_appproject_must_permit(stack, exposure):
     assert (("networking.k8s.io", "Ingress") in kinds) == (exposure == "alb")
 
 
-def test_root_passes_the_hostname_through():
+def test_root_passes_the_hostname_through_unless_a_workload_has_its_own():
     for app in render_root("prod", "alb", HOST):
         assert app["spec"]["source"]["helm"]["valuesObject"] == {"exposure": "alb", "hostname": HOST}
+    own = {a: {"hostname": f"{a}.example.org"} for a in APPS}
+    for app in render(ROOT_CHART, root_values("prod", "istio", HOST, workloads=own), "root", "argocd"):
+        name = app["metadata"]["name"]
+        assert app["spec"]["source"]["helm"]["valuesObject"]["hostname"] == f"{name}.example.org"
 
 
 def test_each_application_points_at_a_chart_with_its_environment_file():
@@ -253,6 +257,7 @@ def test_each_application_points_at_a_chart_with_its_environment_file():
     ({"hostname": "App.Example.com"}, "hostname must be a DNS name"),
     ({"hostname": "https://app.example.com"}, "hostname must be a DNS name"),
     ({"workloads": {"Team_App": {}}}, "must be a DNS label"),
+    ({"workloads": {"team-app": {"hostname": "Team.example.com"}}}, "workloads.team-app.hostname must be a DNS name"),
 ])
 def test_root_refuses_values_the_platform_never_sends(values, message):
     with pytest.raises(helm_python.HelmRenderError, match=message):

@@ -17,12 +17,20 @@
 {{- if not .Values.project -}}
 {{- fail "project must not be empty" -}}
 {{- end -}}
-{{- if and .Values.hostname (not (regexMatch "^([*][.])?[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$" .Values.hostname)) -}}
-{{- fail (printf "hostname must be a DNS name like app.example.com (lowercase, optionally *.), or empty for any host; got %q" .Values.hostname) -}}
+{{- include "root.hostname" (list "hostname" .Values.hostname) -}}
+{{- range $name, $app := .Values.workloads -}}
+{{- if and (kindIs "map" $app) (hasKey $app "hostname") -}}
+{{- include "root.hostname" (list (printf "workloads.%s.hostname" $name) $app.hostname) -}}
 {{- end -}}
-{{- range $name, $_ := .Values.workloads -}}
 {{- if not (and (regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$" $name) (le (len $name) 63)) -}}
 {{- fail (printf "workload %q must be a DNS label (it names the Application and the namespace)" $name) -}}
 {{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "root.hostname" -}}
+{{- $key := index . 0 -}}{{- $host := index . 1 | toString -}}
+{{- if and $host (not (regexMatch "^([*][.])?[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$" $host)) -}}
+{{- fail (printf "%s must be a DNS name like app.example.com (lowercase, optionally *.), or empty for any host; got %q" $key $host) -}}
 {{- end -}}
 {{- end -}}
