@@ -639,3 +639,15 @@ def test_nginx_writes_only_to_writable_mounts(app, environment):
     probe = web["readinessProbe"]["httpGet"]["path"]
     assert f"location = {probe} {{" in conf
     assert "checksum/config" in deployment["spec"]["template"]["metadata"]["annotations"]
+
+
+@pytest.mark.parametrize("argv", [["--env", "prod", "--exposure", "alb", "--hostname", HOST], ["--env", "local", "--app", SAMPLE]])
+def test_the_render_tool_prints_what_argo_cd_would_sync(argv, capsys):
+    from tools import render_gitops
+
+    assert render_gitops.main(argv) == 0
+    printed = tuple(yaml.safe_load_all(capsys.readouterr().out))
+    if "--app" in argv:
+        assert printed == render_workload(SAMPLE, "local", "istio")
+    else:
+        assert printed == _render_root(_root_values("prod", "alb", render_gitops.PLACEHOLDER_REPO, hostname=HOST))
