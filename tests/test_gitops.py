@@ -651,3 +651,10 @@ def test_the_render_tool_prints_what_argo_cd_would_sync(argv, capsys):
         assert printed == render_workload(SAMPLE, "local", "istio")
     else:
         assert printed == _render_root(_root_values("prod", "alb", render_gitops.PLACEHOLDER_REPO, hostname=HOST))
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_a_workload_chart_is_named_after_its_folder(app):
+    # a copied chart that keeps the sample's name labels its objects app.kubernetes.io/name: sample-app
+    meta = yaml.safe_load((WORKLOADS_DIR / app / "Chart.yaml").read_text())
+    assert meta["apiVersion"] == "v2" and meta["name"] == app
