@@ -6,8 +6,8 @@ and each workload chart with ``values.yaml``, then ``values-<environment>.yaml``
 root passes (``exposure``, ``hostname``): the precedence Argo CD gives ``valueFiles`` and
 ``valuesObject``. Renders are cached per process by their inputs; callers only read them.
 
-``project_needs`` says what the AppProject must permit for the root and its children to sync (the
-destinations, and the kinds they create), so the Argo CD add-on's tests can check its AppProject
+``project_needs`` says what the AppProjects must permit for the root and its children to sync (the
+destinations, and the kinds they create), so the Argo CD add-on's tests can check its AppProjects
 against what is really in git.
 """
 
@@ -101,14 +101,21 @@ def merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def project_needs(environment: str, exposure: str, repo_url: str) -> dict[str, Any]:
-    """What the AppProject of the root and its children must permit: ``source_repos``, ``destinations``
-    (server, namespace) pairs, ``cluster_kinds`` and ``namespaced_kinds`` as (group, kind) pairs.
-    The Namespace comes from CreateNamespace=true, which the project must allow like any cluster-scoped
-    kind (argoproj/argo-cd#22869: "resource :Namespace is not permitted in project")."""
+def project_needs(environment: str, exposure: str, repo_url: str) -> dict[str, dict[str, Any]]:
+    """What AppProjects must permit for the gitops/ tree to sync, for the ``root`` Application and for
+    the ``workloads`` (its children): ``source_repos``, ``destinations`` as (server, namespace) pairs,
+    ``cluster_kinds`` and ``namespaced_kinds`` as (group, kind) pairs.
+
+    They are two sets because they are best two projects: a project that may write Applications into
+    ``argocd`` lets anything synced through it create an Application in any project, so the workloads'
+    project should not list ``argocd`` among its destinations. The workloads need the Namespace that
+    CreateNamespace=true makes, which a project must allow like any cluster-scoped kind
+    (argoproj/argo-cd#22869: "resource :Namespace is not permitted in project")."""
     apps = render_root(root_values(environment, exposure, repo_url))
-    destinations = {(IN_CLUSTER, ARGOCD_NAMESPACE)}
-    namespaced = {("argoproj.io", "Application")}
+    root = {"source_repos": {repo_url}, "destinations": {(IN_CLUSTER, ARGOCD_NAMESPACE)},
+            "cluster_kinds": set(), "namespaced_kinds": {(a["apiVersion"].rpartition("/")[0], a["kind"]) for a in apps}}
+    destinations: set[tuple[str, str]] = set()
+    namespaced: set[tuple[str, str]] = set()
     cluster = {("", "Namespace")}
     for app in apps:
         spec = app["spec"]
@@ -116,5 +123,6 @@ def project_needs(environment: str, exposure: str, repo_url: str) -> dict[str, A
         for obj in render_workload(app["metadata"]["name"], environment, exposure):
             kind = (obj["apiVersion"].rpartition("/")[0], obj["kind"])
             (cluster if obj["kind"] in CLUSTER_SCOPED_KINDS else namespaced).add(kind)
-    return {"source_repos": {repo_url}, "destinations": destinations, "cluster_kinds": cluster,
-            "namespaced_kinds": namespaced}
+    workloads = {"source_repos": {repo_url}, "destinations": destinations, "cluster_kinds": cluster,
+                 "namespaced_kinds": namespaced}
+    return {"root": root, "workloads": workloads}

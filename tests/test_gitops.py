@@ -215,16 +215,20 @@ def test_root_applications_are_valid_against_the_upstream_crd(environment):
 
 
 @pytest.mark.parametrize(("stack", "exposure"), STACK_CASES)
-def test_what_the_appproject_must_permit(stack, exposure):
-    # harness.gitops.project_needs is what the Argo CD add-on's AppProject is checked against
+def test_what_the_appprojects_must_permit(stack, exposure):
+    # harness.gitops.project_needs is what the Argo CD add-on's AppProjects are checked against
     needs = project_needs(stack_facts(stack)[0], exposure, REPO)
-    assert needs["source_repos"] == {REPO}
     in_cluster = "https://kubernetes.default.svc"
-    assert needs["destinations"] == {(in_cluster, "argocd"), *((in_cluster, app) for app in APPS)}
-    assert needs["cluster_kinds"] == {("", "Namespace")}, "CreateNamespace=true needs Namespace whitelisted"
-    kinds = needs["namespaced_kinds"]
-    assert {("argoproj.io", "Application"), ("apps", "Deployment"), ("", "Service"), ("batch", "CronJob"),
-            ("autoscaling", "HorizontalPodAutoscaler"), ("", "PersistentVolumeClaim")} <= kinds
+    root, children = needs["root"], needs["workloads"]
+    assert root == {"source_repos": {REPO}, "destinations": {(in_cluster, "argocd")}, "cluster_kinds": set(),
+                    "namespaced_kinds": {("argoproj.io", "Application")}}
+    assert children["source_repos"] == {REPO}
+    assert children["destinations"] == {(in_cluster, app) for app in APPS}, "never argocd: see project_needs"
+    assert children["cluster_kinds"] == {("", "Namespace")}, "CreateNamespace=true needs Namespace whitelisted"
+    kinds = children["namespaced_kinds"]
+    assert {("apps", "Deployment"), ("", "Service"), ("batch", "CronJob"), ("autoscaling", "HorizontalPodAutoscaler"),
+            ("", "PersistentVolumeClaim")} <= kinds
+    assert ("argoproj.io", "Application") not in kinds
     assert (("networking.istio.io", "VirtualService") in kinds) == (exposure == "istio")
     assert (("networking.k8s.io", "Ingress") in kinds) == (exposure == "alb")
 
