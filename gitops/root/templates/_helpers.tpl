@@ -8,6 +8,9 @@
 {{- if not (has .Values.exposure $exposures) -}}
 {{- fail (printf "exposure must be one of %s, got %q" (join ", " $exposures) .Values.exposure) -}}
 {{- end -}}
+{{- if and (eq .Values.environment "local") (eq .Values.exposure "alb") -}}
+{{- fail "exposure alb needs the AWS Load Balancer Controller, which the local (kind) environment does not have: use istio or none" -}}
+{{- end -}}
 {{- if not (or (hasPrefix "https://" .Values.repoURL) (hasPrefix "ssh://" .Values.repoURL) (hasPrefix "git@" .Values.repoURL)) -}}
 {{- fail (printf "repoURL must be this repository's https:// or ssh URL, got %q" .Values.repoURL) -}}
 {{- end -}}
