@@ -216,3 +216,29 @@ def test_bad_config_names_the_key(stack, raw, key, valid, secret):
     with pytest.raises(ConfigError) as err:
         parse_settings({**(R if stack != "local" else {}), **raw}, stack, frozenset({"argocd"} if secret else ()))
     assert f"eks-platform:{key}" in str(err.value) and valid in str(err.value), str(err.value)
+
+
+@pytest.mark.parametrize(("stack", "overrides"), [VARIANTS["dev-gitops"], ("local", {"eks-platform:argocd": {
+    "repoUrl": REPO}}), ("prod", {"eks-platform:argocd": {"repoUrl": REPO}})])
+def test_the_projects_permit_what_gitops_renders(stack, overrides):
+    """The root Application's values rendered through gitops/root, and each child's workload chart: every
+    destination, repository and kind they need is one the two AppProjects allow (harness/gitops.py)."""
+    from harness.gitops import project_needs, render_root
+
+    rec = run_stack(stack, overrides=overrides)
+    (root,) = custom(rec, "Application")
+    values = root.inputs["spec"]["source"]["helm"]["valuesObject"]
+    children = render_root(values)
+    assert children and {c["spec"]["project"] for c in children} == {WORKLOADS_PROJECT}
+    needs = project_needs(values["environment"], values["exposure"], values["repoURL"])
+    projects = {r.inputs["metadata"]["name"]: r.inputs["spec"] for r in custom(rec, "AppProject")}
+    for role, project in (("root", BOOTSTRAP_PROJECT), ("workloads", WORKLOADS_PROJECT)):
+        spec, need = projects[project], needs[role]
+        assert need["source_repos"] <= set(spec["sourceRepos"]), role
+        assert need["destinations"] <= {(d["server"], d["namespace"]) for d in spec["destinations"]}, role
+        assert need["cluster_kinds"] <= {(k["group"], k["kind"]) for k in spec["clusterResourceWhitelist"]}, role
+        if "namespaceResourceWhitelist" in spec:
+            allowed = {(k["group"], k["kind"]) for k in spec["namespaceResourceWhitelist"]}
+            assert need["namespaced_kinds"] <= allowed, role
+        denied = {(k["group"], k["kind"]) for k in spec.get("namespaceResourceBlacklist", [])}
+        assert not need["namespaced_kinds"] & denied, role
