@@ -85,6 +85,7 @@ CHARTS: dict[str, Chart] = {
     "istio-base": Chart("https://blob.istio.io/istio-release/charts", "base", "1.31.1"),
     "istiod": Chart("https://blob.istio.io/istio-release/charts", "istiod", "1.31.1"),
     "istio-gateway": Chart("https://blob.istio.io/istio-release/charts", "gateway", "1.31.1"),
+    "istio-cni": Chart("https://blob.istio.io/istio-release/charts", "cni", "1.31.1"),
     # prometheus-community/helm-charts charts/kube-prometheus-stack/Chart.yaml: 88.5.3 (2026-08-22),
     # prometheus-operator v0.93.1; Grafana comes from grafana-community/helm-charts since 2026-02.
     "kube-prometheus-stack": Chart("https://prometheus-community.github.io/helm-charts", "kube-prometheus-stack",

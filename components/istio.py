@@ -57,6 +57,7 @@ from settings.traffic import IstioSettings
 
 TYPE = "platform:traffic:Istio"
 SYSTEM_NAMESPACE, GATEWAY_NAMESPACE = "istio-system", "istio-ingress"
+CNI_NAMESPACE = "kube-system"
 GATEWAY = "istio-ingressgateway"
 SECURITY_API = "security.istio.io/v1"
 INJECTION = {"istio-injection": "enabled"}
@@ -90,6 +91,8 @@ def istiod_values(cluster: ClusterHandle, s: IstioSettings) -> dict[str, Any]:
         "meshConfig": {"accessLogFile": "/dev/stdout" if s.access_logs else ""},
         # a budget only makes sense with a second replica to fall back on
         "global": {"defaultPodDisruptionBudget": {"enabled": s.istiod_replicas > 1}},
+        # inject without istio-init: the CNI node agent (the istio-cni release) redirects the pods' traffic
+        "cni": {"enabled": True},
     }
     if s.istiod_replicas > 1:
         values["pdb"] = {"minAvailable": 1}
@@ -125,6 +128,7 @@ def gateway_values(cluster: ClusterHandle, s: IstioSettings) -> dict[str, Any]:
 
 class Istio(PlatformComponent):
     base: k8s.helm.v3.Release
+    cni: k8s.helm.v3.Release
     istiod: k8s.helm.v3.Release
     gateway: k8s.helm.v3.Release
     namespaces: dict[str, k8s.core.v1.Namespace]
@@ -133,15 +137,26 @@ class Istio(PlatformComponent):
     def __init__(self, name: str, args: IstioArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE, name, opts)
         cluster, s = args.cluster, args.settings
-        # istiod and the gateway need no host access or extra capabilities (no Istio CNI here)
+        # istiod and the gateway need no host access or extra capabilities (the CNI node agent, which does,
+        # runs in kube-system)
         system = helm.namespace(f"{name}-system", self, cluster, SYSTEM_NAMESPACE,
                                 labels=helm.pod_security("baseline"))
         self.base = helm.release(f"{name}-base", self, cluster, "istio-base", namespace=system.metadata.name,
                                  release_name="istio-base", values={})
+        # the CNI node agent sets up each injected pod's traffic redirection, so pods need no istio-init
+        # container with NET_ADMIN and NET_RAW, which Pod Security baseline and restricted refuse (istio.io,
+        # "Install Istio with Pod Security Admission" and "Istio CNI node agent"). A privileged DaemonSet on
+        # every node, in kube-system as the chart's README recommends (its system-node-critical priority
+        # class); kube-system has no Pod Security label and Kyverno excludes it.
+        self.cni = helm.release(f"{name}-cni", self, cluster, "istio-cni", namespace=CNI_NAMESPACE,
+                                release_name="istio-cni", values={},
+                                # its CRDs (and the mesh's roles) come with base
+                                opts=pulumi.ResourceOptions(depends_on=[self.base]))
         self.istiod = helm.release(f"{name}-istiod", self, cluster, "istiod", namespace=system.metadata.name,
                                    values=istiod_values(cluster, s),
-                                   # its CRDs come with base
-                                   opts=pulumi.ResourceOptions(depends_on=[self.base]))
+                                   # its CRDs come with base; and pods it injects without istio-init need the
+                                   # CNI agent on their node first
+                                   opts=pulumi.ResourceOptions(depends_on=[self.base, self.cni]))
         ingress = helm.namespace(f"{name}-ingress", self, cluster, GATEWAY_NAMESPACE,
                                  labels=helm.pod_security("baseline"))
         self.gateway = helm.release(f"{name}-gateway", self, cluster, "istio-gateway",
@@ -157,10 +172,10 @@ class Istio(PlatformComponent):
             opts=child_opts(self, cluster.k8s_opts(after_istiod)))
         self.namespaces = {}
         for namespace in s.injected_namespaces:
-            # injected pods run istio-init with NET_ADMIN and NET_RAW, which baseline forbids without the
-            # Istio CNI plugin (istio.io/latest/docs/setup/additional-setup/pod-security-admission)
+            # with the CNI agent, injected pods meet baseline (the sidecar and its istio-validation init container
+            # run as 1337 without extra capabilities); restricted also needs every app to set its seccomp profile
             self.namespaces[namespace] = helm.namespace(f"{name}-ns-{namespace}", self, cluster, namespace,
-                                                        labels={**INJECTION, **helm.pod_security("privileged")})
+                                                        labels={**INJECTION, **helm.pod_security("baseline")})
         for namespace in s.permissive_namespaces:
             k8s.apiextensions.CustomResource(
                 f"{name}-permissive-{namespace}", api_version=SECURITY_API, kind="PeerAuthentication",

@@ -265,15 +265,6 @@ def check_teams(settings: Settings) -> Settings:
         if team.injection and not istio.enabled:
             raise invalid(f"{key}.injection", "is true, but traffic.istio.enabled is false: there is no mesh to "
                           "inject; set injection: false or enable Istio")
-        if team.injection:
-            # istio-init needs NET_ADMIN and NET_RAW, which Pod Security baseline and restricted both
-            # refuse; only the Istio CNI plugin removes it (istio.io, docs/setup/additional-setup/
-            # pod-security-admission). Until components/istio.py installs istio-cni, injected pods would
-            # be rejected by the namespace's own Pod Security.
-            raise invalid(f"{key}.injection", "needs the Istio CNI plugin: without it istio-init needs "
-                          "NET_ADMIN and NET_RAW, which Pod Security {level} refuses, so every injected pod "
-                          "would be rejected; the platform does not install istio-cni yet, set injection: false",
-                          level=team.pod_security)
         if settings.is_aws:
             if team.users or team.groups:
                 field = "users" if team.users else "groups"

@@ -64,10 +64,11 @@ def test_a_change_in_durations_changes_the_path():
     table["charts"]["gateway"]["typical"] = 20
     est = deploy_time.estimate(rec, table)
     labels = [s["resource"] for s in est["path"]]
-    # the gateway waits for istiod, istiod for base, and the add-on for the load balancer controller; the
+    # the gateway waits for istiod, istiod for the CNI agent and base, and the add-on for the load balancer
+    # controller; the
     # GitOps bootstrap (its AppProjects) waits for the gateway
-    assert labels[-7:] == ["dev-nodes-system", "dev-load-balancer-controller-release", "dev-istio-system",
-                           "dev-istio-base", "dev-istio-istiod", "dev-istio-gateway",
+    assert labels[-8:] == ["dev-nodes-system", "dev-load-balancer-controller-release", "dev-istio-system",
+                           "dev-istio-base", "dev-istio-cni", "dev-istio-istiod", "dev-istio-gateway",
                            "dev-gitops-project-platform-workloads"]
     assert est["minutes"] > deploy_time.estimate(rec)["minutes"]
 

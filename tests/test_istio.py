@@ -49,11 +49,17 @@ def rec():
 
 def test_charts_are_pinned_at_the_new_repository_and_install_in_order(rec):
     charts = releases(rec)
-    assert set(charts) == {"base", "istiod", "gateway"}
-    for key, chart in (("istio-base", "base"), ("istiod", "istiod"), ("istio-gateway", "gateway")):
+    assert set(charts) == {"base", "cni", "istiod", "gateway"}
+    for key, chart in (("istio-base", "base"), ("istio-cni", "cni"), ("istiod", "istiod"),
+                       ("istio-gateway", "gateway")):
         assert charts[chart].inputs["version"] == versions.CHARTS[key].version == "1.31.1"
         assert charts[chart].inputs["repositoryOpts"]["repo"] == "https://blob.istio.io/istio-release/charts"
     assert rec.depends_on(charts["istiod"], charts["base"])
+    # injected pods carry no istio-init (NET_ADMIN, NET_RAW) that Pod Security refuses: the CNI node agent
+    # redirects their traffic, so it runs (in kube-system, for system-node-critical) before istiod injects
+    assert charts["istiod"].inputs["values"]["cni"] == {"enabled": True}
+    assert rec.depends_on(charts["istiod"], charts["cni"]) and rec.depends_on(charts["cni"], charts["base"])
+    assert charts["cni"].inputs["namespace"] == "kube-system"
     assert rec.depends_on(charts["gateway"], charts["istiod"])
     assert charts["gateway"].inputs["namespace"] == "istio-ingress" and charts["gateway"].inputs["name"] == GATEWAY
 
@@ -104,7 +110,7 @@ def test_strict_mtls_mesh_wide_permissive_only_where_listed_and_injection_labels
     policies = {r.inputs["metadata"]["namespace"]: r.inputs["spec"]["mtls"]["mode"] for r in rec.of_type(PEER_AUTH)}
     assert policies == {"istio-system": "STRICT", "legacy": "PERMISSIVE"}
     namespaces = {r.inputs["metadata"]["name"]: r.inputs["metadata"]["labels"] for r in rec.of_type("kubernetes:core/v1:Namespace")}
-    meshed = {"istio-injection": "enabled", "pod-security.kubernetes.io/enforce": "privileged"}
+    meshed = {"istio-injection": "enabled", "pod-security.kubernetes.io/enforce": "baseline"}
     assert namespaces["shop"] == meshed == namespaces["legacy"]
     baseline = {"pod-security.kubernetes.io/enforce": "baseline"}
     assert namespaces["istio-system"] == baseline == namespaces["istio-ingress"]

@@ -317,7 +317,6 @@ ROLE = "arn:aws:iam::123456789012:role/Team"
      "no node class named 'gpu'"),
     ("dev", [{"name": "payments", "nodePool": {"taints": [{"key": "x", "effect": "Sometimes"}]}}],
      "teams[0].nodePool.taints[0].effect", None),
-    ("dev", [{"name": "payments", "injection": True}], "teams[0].injection", "Istio CNI"),
 ])
 def test_bad_team_config_is_refused_naming_the_key(stack, teams, key, valid):
     raw = {"teams": teams} if stack == "local" else {"aws:region": "us-east-1", "teams": teams}
@@ -352,3 +351,15 @@ def test_component_args_refuse_what_their_cluster_cannot_do():
             TeamsArgs(cluster=fake_eks_handle(), teams=[team(name="a", nodePool={})])
 
     run(program)
+
+
+def test_a_team_may_join_the_mesh_with_restricted_pod_security():
+    """With the Istio CNI node agent, injected pods need no istio-init with NET_ADMIN: an injected team
+    namespace keeps Pod Security restricted (the teams' default)."""
+    rec = run_stack("dev", overrides={"eks-platform:teams": [{"name": "payments", "injection": True}]})
+    (ns,) = [r for r in rec.of_type(NAMESPACE) if r.inputs["metadata"]["name"] == "payments"]
+    labels = ns.inputs["metadata"]["labels"]
+    assert labels["istio-injection"] == "enabled"
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    cni = next(r for r in rec.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "cni")
+    assert rec.waits_for(ns, cni)
