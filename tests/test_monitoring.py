@@ -165,3 +165,18 @@ def test_charts_serve_their_own_service_monitors_after_the_crds_only_with_monito
     for r in off.of_type(RELEASE):
         if "serviceMonitor" in r.inputs["values"]:
             assert r.inputs["values"]["serviceMonitor"] == {"enabled": False}, r.name
+
+
+@pytest.mark.parametrize("stack", stack_names())
+def test_no_generated_password_in_the_plan_output(stack):
+    """`make plan` (text, JSON and Markdown) never shows a generated password or its hash."""
+    import json
+
+    from tools import plan
+
+    rec = run_stack(stack)
+    needles = [v for g in rec.of_type("random:index/randomPassword:RandomPassword")
+               for v in (g.outputs["result"], g.outputs["bcryptHash"])]
+    data = plan.build_plan(stack)
+    outputs = [json.dumps(data), plan.render(data), plan.render_markdown(data)]
+    assert needles and not [n for n in needles for text in outputs if n in text]

@@ -363,3 +363,17 @@ def test_a_team_may_join_the_mesh_with_restricted_pod_security():
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
     cni = next(r for r in rec.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "cni")
     assert rec.waits_for(ns, cni)
+
+
+@pytest.mark.parametrize("variant", ["dev-teams", "local-teams"])
+def test_team_namespaces_come_after_the_kyverno_policies(variant):
+    """Kyverno's policies exist before a team namespace (so before any team workload), and on destroy the
+    teams go first, while the webhooks still answer."""
+    from harness.urns import VARIANTS
+
+    stack, overrides = VARIANTS[variant]
+    rec = run_stack(stack, overrides=overrides)
+    policies = rec.of_type("kubernetes:kyverno.io/v1:ClusterPolicy")
+    assert policies
+    for ns in (r for r in rec.of_type(NAMESPACE) if r.parent_type == TYPE):
+        assert all(rec.waits_for(ns, p) for p in policies), ns.name

@@ -27,6 +27,7 @@ REQUIRED = ("docker", "kind", "pulumi", "kubectl")
 MISSING = [tool for tool in REQUIRED if shutil.which(tool) is None]
 CLUSTER = "eks-platform-local"
 GITOPS_REPO = os.environ.get("EKS_PLATFORM_GITOPS_REPO")
+SAMPLE_HOST = "sample-app.localtest.me"  # the sample workload's route, by Host header on 127.0.0.1
 CONTEXT = f"kind-{CLUSTER}"
 
 
@@ -59,7 +60,8 @@ def stack(tmp_path_factory):
     stack = auto.create_or_select_stack(stack_name="local", work_dir=str(PROJECT_DIR), opts=workspace)
     if GITOPS_REPO:
         stack.set_config("eks-platform:argocd", auto.ConfigValue(value=json.dumps(
-            {"repoUrl": GITOPS_REPO, "revision": os.environ.get("EKS_PLATFORM_GITOPS_REVISION", "main")})))
+            {"repoUrl": GITOPS_REPO, "revision": os.environ.get("EKS_PLATFORM_GITOPS_REVISION", "main"),
+             "workloadHostname": SAMPLE_HOST})))
     try:
         stack.up(on_output=print)
         yield stack
@@ -159,6 +161,16 @@ def test_argocd_syncs_the_root_application(stack):
         assert child["status"]["health"]["status"] == "Healthy"
 
     eventually(synced, timeout=900)
+
+    import urllib.request
+
+    def answers():
+        request = urllib.request.Request("http://127.0.0.1:80/", headers={"Host": SAMPLE_HOST})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 200
+
+    # the sample app through the gateway, by its host name
+    eventually(answers)
 
 
 def test_destroy_removes_the_kind_cluster(stack):
