@@ -17,7 +17,9 @@ Facts relied on (prometheus-community/helm-charts, charts/kube-prometheus-stack 
   ``admin-user`` and ``admin-password``); the password is a ``pulumi_random`` RandomPassword, stable
   across runs and a secret in state and outputs; no password is ever in the chart's values;
 - a Slack webhook reaches Alertmanager as a mounted Secret (``alertmanagerSpec.secrets``, read with
-  ``api_url_file``), so the URL is never in the chart's values either.
+  ``api_url_file``), so the URL is never in the chart's values either;
+- an SNS topic (EKS) is Alertmanager's ``sns_configs`` with ``sigv4`` (prometheus.io, Alertmanager
+  configuration, ``<sns_config>``), signed with the credentials of ``alertmanager.serviceAccount``'s role.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
+import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
@@ -33,7 +36,7 @@ import versions
 from components import dashboards, helm
 from components.addon import AddOn
 from components.alert_rules import rule_groups
-from components.common import PlatformComponent, child_opts
+from components.common import PlatformComponent, child_opts, policy_document, statement, workload_identity
 from components.ebs_csi import STORAGE_CLASS, EbsCsiAddOn
 from components.handle import ClusterHandle
 from components.lb_controller import LoadBalancerControllerAddOn, alb_ingress_annotations
@@ -45,6 +48,7 @@ CHART = "kube-prometheus-stack"
 NAMESPACE = "monitoring"
 RELEASE = "monitoring"  # with fullnameOverride, objects are named monitoring-prometheus, ...
 GRAFANA_SECRET, SLACK_SECRET = "grafana-admin", "alertmanager-slack"
+ALERTMANAGER_SA = f"{RELEASE}-alertmanager"  # the chart's own name for it (<fullname>-alertmanager)
 KIND_STORAGE_CLASS = "standard"  # kind's local-path provisioner
 
 
@@ -62,7 +66,8 @@ class MonitoringArgs:
     """Loki's URL when the log backend is loki: Grafana gets it as a data source."""
 
 
-def chart_values(cluster: ClusterHandle, s: ObservabilitySettings, loki_url: str | None = None) -> dict[str, Any]:
+def chart_values(cluster: ClusterHandle, s: ObservabilitySettings, loki_url: str | None = None,
+                 alertmanager_annotations: dict[str, Any] | None = None) -> dict[str, Any]:
     m = s.metrics
     system = {"nodeSelector": dict(cluster.system_node_selector), "tolerations": list(cluster.system_tolerations)}
     storage_class = STORAGE_CLASS if cluster.aws is not None else KIND_STORAGE_CLASS
@@ -82,9 +87,16 @@ def chart_values(cluster: ClusterHandle, s: ObservabilitySettings, loki_url: str
         # replicas in different zones: losing a zone keeps one Prometheus
         prometheus["podAntiAffinity"] = "hard"
         prometheus["podAntiAffinityTopologyKey"] = "topology.kubernetes.io/zone"
-    receiver = "slack" if s.alerts.receiver == "slack" else "null"
+    receiver = s.alerts.receiver if s.alerts.receiver != "none" else "null"
     receivers: list[dict[str, Any]] = [{"name": "null"}]
     alertmanager_spec: dict[str, Any] = {**system}
+    if receiver == "sns":
+        assert cluster.aws is not None  # settings refuse sns on kind
+        # Alertmanager's sns_configs signs with SigV4 from the pod's AWS credentials (Pod Identity or IRSA:
+        # alertmanager.serviceAccount); the ARN stays a secret in the values
+        receivers.append({"name": "sns", "sns_configs": [{
+            "topic_arn": pulumi.Output.secret(s.alerts.sns_topic_arn), "sigv4": {"region": cluster.aws.region},
+            "send_resolved": True}]})
     if receiver == "slack":
         slack: dict[str, Any] = {"api_url_file": f"/etc/alertmanager/secrets/{SLACK_SECRET}/url",
                                  "send_resolved": True}
@@ -107,6 +119,7 @@ def chart_values(cluster: ClusterHandle, s: ObservabilitySettings, loki_url: str
         "prometheus": {"prometheusSpec": prometheus},
         "alertmanager": {
             "alertmanagerSpec": alertmanager_spec,
+            "serviceAccount": {"name": ALERTMANAGER_SA, "annotations": dict(alertmanager_annotations or {})},
             "config": {"route": {"receiver": receiver, "group_by": ["alertname", "namespace"]},
                        "receivers": receivers},
         },
@@ -144,9 +157,14 @@ class Monitoring(PlatformComponent):
                 f"{name}-alertmanager-slack", metadata={"name": SLACK_SECRET, "namespace": namespace.metadata.name},
                 string_data={"url": pulumi.Output.secret(s.alerts.slack_webhook_url)},
                 opts=child_opts(self, cluster.k8s_opts())))
+        annotations: dict[str, Any] = {}
+        if s.alerts.receiver == "sns":
+            identity = self._sns_identity(name, cluster, s.alerts.sns_topic_arn)
+            secrets += identity.ready
+            annotations = identity.service_account_annotations
         self.release = helm.release(
             f"{name}-release", self, cluster, CHART, namespace=namespace.metadata.name, release_name=RELEASE,
-            values=chart_values(cluster, s, args.loki_url), skip_crds=True, timeout_seconds=900,
+            values=chart_values(cluster, s, args.loki_url, annotations), skip_crds=True, timeout_seconds=900,
             # (the CRDs come first through the registry); the secrets the pods mount before they start
             opts=pulumi.ResourceOptions(depends_on=secrets))
         # the operator's admission webhook validates rules: after the release
@@ -159,6 +177,19 @@ class Monitoring(PlatformComponent):
                                                  karpenter_on=args.karpenter, istio_on=args.istio)
         self.register_outputs({"chart_version": versions.CHARTS[CHART].version, "namespace": NAMESPACE,
                                "grafana_admin_password": self.grafana_password, "dashboards": list(self.dashboards)})
+
+
+    def _sns_identity(self, name: str, cluster: ClusterHandle, topic_arn: str | None):
+        """Alertmanager's role: publish to the one topic (SNS API reference, Publish)."""
+        facts = cluster.aws
+        assert facts is not None and topic_arn is not None
+        policy = aws.iam.Policy(
+            f"{name}-alertmanager-sns", description=f"Alertmanager of {cluster.physical_name}: publish alerts",
+            policy=policy_document(statement("PublishAlerts", ["sns:Publish"], pulumi.Output.secret(topic_arn))),
+            tags=facts.tags, opts=child_opts(self))
+        return workload_identity(f"{name}-alertmanager", self, cluster_name=cluster.name, namespace=NAMESPACE,
+                                 service_account=ALERTMANAGER_SA, mode=facts.identity, oidc=facts.oidc,
+                                 policy_arns={"policy": policy.arn}, tags=facts.tags)
 
 
 class MonitoringAddOn(AddOn):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import json
@@ -313,6 +314,17 @@ def _fast_evaluation() -> Iterator[None]:
             gc.enable()
 
 
+def _drain_previous_evaluation() -> None:
+    """Cancel what an earlier evaluation left pending (one that raised leaves registrations in flight): they
+    would otherwise reach this evaluation's monitor and land in its recording."""
+    loop = asyncio.get_event_loop_policy().get_event_loop()
+    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+
+
 def run(fn: Callable[[], Any], *, stack: str = "dev", config: dict[str, Any] | None = None,
         preview: bool = False, recording: Recording | None = None,
         existing_clusters: dict[str, str] | None = None, secret_keys: list[str] | None = None) -> Recording:
@@ -321,6 +333,7 @@ def run(fn: Callable[[], Any], *, stack: str = "dev", config: dict[str, Any] | N
     Pass ``recording`` to keep what was registered even when ``fn`` raises; ``existing_clusters``
     (name -> version) are EKS clusters the mocked account already has."""
     recording = Recording() if recording is None else recording
+    _drain_previous_evaluation()
     mocks = PlatformMocks(recording, existing_clusters)
     pulumi_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project="eks-platform", stack=stack, preview=preview,

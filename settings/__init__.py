@@ -194,6 +194,9 @@ class Settings(Model):
     def _check_observability(self) -> None:
         obs = self.observability
         logs, grafana = obs.logs, obs.grafana
+        if obs.alerts.receiver == "sns" and not self.is_aws:
+            raise invalid("observability.alerts.receiver", "'sns' publishes to Amazon SNS with an AWS identity, which "
+                          "kind has not; use 'slack' or 'none'")
         if logs.backend == "cloudwatch" and not self.is_aws:
             raise invalid("observability.logs.backend", "'cloudwatch' needs AWS (target is kind); use 'loki' or "
                           "'none'")
@@ -359,6 +362,9 @@ def parse_settings(raw: dict[str, Any], stack: str, secret_keys: frozenset[str] 
         # a deploy key, a token or a client secret is a credential: never in clear in a stack file
         errors.append(f"{PROJECT}:argocd: holds credentials (credentials, oidc.clientSecret), so it must be set as "
                       f"secret config: pulumi config set --secret --path {PROJECT}:argocd.<key> <value>")
+    if settings.observability.alerts.sns_topic_arn and "observability" not in secret_keys:
+        errors.append(f"{PROJECT}:observability.alerts.snsTopicArn: must be a secret config value; set it with "
+                      f"pulumi config set --secret --path {PROJECT}:observability.alerts.snsTopicArn <arn>")
     if settings.observability.alerts.slack_webhook_url and "observability" not in secret_keys:
         # a webhook URL is a credential: it must never sit in clear in a stack file
         errors.append(f"{PROJECT}:observability.alerts.slackWebhookUrl: must be a secret config value; set it with "

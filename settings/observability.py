@@ -25,7 +25,8 @@ def _retention(value: str) -> str:
     return value
 
 
-Receiver = Literal["none", "slack"]
+Receiver = Literal["none", "slack", "sns"]
+SNS_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 
 
 class MetricsSettings(Model):
@@ -45,11 +46,14 @@ class AlertSettings(Model):
     """Where Alertmanager sends alerts."""
 
     receiver: Receiver = "none"
-    """none (alerts are visible in Alertmanager only) or slack."""
+    """none (alerts are visible in Alertmanager only), slack or sns (EKS only)."""
     slack_webhook_url: str | None = None
     """Slack incoming-webhook URL: a secret config value only (pulumi config set --secret), never in clear."""
     slack_channel: str | None = None
     """Channel to post to (the webhook's default channel when unset)."""
+    sns_topic_arn: str | None = None
+    """SNS topic Alertmanager publishes to (receiver sns): a secret config value only. Alertmanager's role (Pod
+    Identity or IRSA) may publish to this topic and nothing else."""
 
     @model_validator(mode="after")
     def _receiver(self) -> AlertSettings:
@@ -59,6 +63,14 @@ class AlertSettings(Model):
         if self.receiver != "slack" and self.slack_webhook_url:
             raise invalid("slackWebhookUrl", "is set but receiver is {receiver}; set receiver: slack or remove it",
                           receiver=self.receiver)
+        if self.receiver == "sns" and not self.sns_topic_arn:
+            raise invalid("snsTopicArn", "receiver is sns: set the topic's ARN as a secret, with pulumi config set "
+                          "--secret --path eks-platform:observability.alerts.snsTopicArn <arn>")
+        if self.receiver != "sns" and self.sns_topic_arn:
+            raise invalid("snsTopicArn", "is set but receiver is {receiver}; set receiver: sns or remove it",
+                          receiver=self.receiver)
+        if self.sns_topic_arn and not SNS_TOPIC_ARN.match(self.sns_topic_arn):
+            raise invalid("snsTopicArn", "must be an SNS topic ARN (arn:aws:sns:<region>:<account>:<topic>)")
         if self.slack_webhook_url and not self.slack_webhook_url.startswith("https://hooks.slack.com/"):
             raise invalid("slackWebhookUrl", "must be a Slack incoming-webhook URL (https://hooks.slack.com/...)")
         return self

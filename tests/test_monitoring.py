@@ -138,7 +138,7 @@ R = {"aws:region": "us-east-1"}
     ({"observability": {"metrics": {"storageGib": 5}}}, "eks-platform:observability.metrics.storageGib",
      "from 10 to 16384", False),
     ({"observability": {"alerts": {"receiver": "pagerduty"}}}, "eks-platform:observability.alerts.receiver",
-     "'none' or 'slack'", False),
+     "'none', 'slack' or 'sns'", False),
     ({"observability": {"alerts": {"receiver": "slack"}}}, "eks-platform:observability.alerts.slackWebhookUrl",
      "pulumi config set --secret", True),
     ({"observability": {"alerts": {"receiver": "slack", "slackWebhookUrl": SLACK_URL}}},
@@ -180,3 +180,50 @@ def test_no_generated_password_in_the_plan_output(stack):
     data = plan.build_plan(stack)
     outputs = [json.dumps(data), plan.render(data), plan.render_markdown(data)]
     assert needles and not [n for n in needles for text in outputs if n in text]
+
+
+TOPIC = "arn:aws:sns:us-east-1:123456789012:platform-alerts"
+SNS = {"eks-platform:observability": {"alerts": {"receiver": "sns", "snsTopicArn": TOPIC}}}
+
+
+def test_sns_receiver_publishes_with_its_own_role_only():
+    rec = run_stack("dev", overrides=SNS, secrets=("eks-platform:observability",))
+    chart = release(rec)
+    # the topic is a secret inside the values, so the whole values are kept secret in state
+    values = chart.inputs["values"]["value"]
+    assert chart.inputs["values"][SECRET_SIG]
+    alertmanager = values["alertmanager"]
+    (sns,) = [r for r in alertmanager["config"]["receivers"] if r["name"] == "sns"]
+    assert sns["sns_configs"][0]["topic_arn"] == TOPIC and sns["sns_configs"][0]["sigv4"] == {"region": "us-east-1"}
+    assert alertmanager["config"]["route"]["receiver"] == "sns"
+    assert alertmanager["serviceAccount"]["name"] == "monitoring-alertmanager"
+    policy = rec.one("aws:iam/policy:Policy", "dev-monitoring-alertmanager-sns")
+    import json
+
+    (stmt,) = json.loads(policy.inputs["policy"]["value"] if isinstance(policy.inputs["policy"], dict)
+                         else policy.inputs["policy"])["Statement"]
+    assert stmt["Action"] == "sns:Publish" and stmt["Resource"] == TOPIC
+    association = rec.one("aws:eks/podIdentityAssociation:PodIdentityAssociation",
+                          "dev-monitoring-alertmanager-pod-identity")
+    assert (association.inputs["namespace"], association.inputs["serviceAccount"]) == (
+        "monitoring", "monitoring-alertmanager")
+    assert rec.waits_for(chart, association)
+    assert clear_occurrences([r.inputs for r in rec if r.type != "aws:iam/policy:Policy"], TOPIC) == []
+
+
+@pytest.mark.parametrize(("stack", "raw", "key", "valid", "secret"), [
+    ("local", {"observability": {"alerts": {"receiver": "sns", "snsTopicArn": TOPIC}}},
+     "eks-platform:observability.alerts.receiver", "'sns' publishes to Amazon SNS", True),
+    ("dev", {"observability": {"alerts": {"receiver": "sns"}}}, "eks-platform:observability.alerts.snsTopicArn",
+     "pulumi config set --secret", True),
+    ("dev", {"observability": {"alerts": {"receiver": "sns", "snsTopicArn": TOPIC}}},
+     "eks-platform:observability.alerts.snsTopicArn", "must be a secret config value", False),
+    ("dev", {"observability": {"alerts": {"receiver": "sns", "snsTopicArn": "arn:aws:sqs:us-east-1:1:q"}}},
+     "eks-platform:observability.alerts.snsTopicArn", "must be an SNS topic ARN", True),
+])
+def test_bad_sns_config_names_the_key(stack, raw, key, valid, secret):
+    from settings import ConfigError, parse_settings
+
+    with pytest.raises(ConfigError) as err:
+        parse_settings({**(R if stack != "local" else {}), **raw}, stack, frozenset({"observability"} if secret else ()))
+    assert key in str(err.value) and valid in str(err.value), str(err.value)

@@ -199,9 +199,11 @@ def _logs(s: Settings, rec: Recording, p: _Pricer) -> list[dict[str, Any]]:
     volumes = p.table["assumptions"]
     items = []
     groups = {(g.inputs.get("name") or ""): g for g in rec.of_type("aws:cloudwatch/logGroup:LogGroup")}
-    for label, prefix, key in (("control-plane logs", "/aws/eks/", "controlPlaneLogGbPerMonth"),
-                               ("VPC flow logs", "/aws/vpc/", "flowLogGbPerMonth")):
-        group = next((g for name, g in groups.items() if name.startswith(prefix)), None)
+    # (the control-plane group is /aws/eks/<cluster>/cluster; /aws/eks/<cluster>/containers holds the
+    # workloads' logs, which depend on the workload: a variable item)
+    for label, prefix, suffix, key in (("control-plane logs", "/aws/eks/", "/cluster", "controlPlaneLogGbPerMonth"),
+                                       ("VPC flow logs", "/aws/vpc/", "", "flowLogGbPerMonth")):
+        group = next((g for name, g in groups.items() if name.startswith(prefix) and name.endswith(suffix)), None)
         if group is None:
             continue
         gb = float(volumes[key][s.tier])
@@ -252,6 +254,18 @@ def _variable(s: Settings, rec: Recording, p: _Pricer) -> list[dict[str, Any]]:
         out.append({"item": "NAT data processing", "low": round(10 * gb, 2), "high": round(100 * gb, 2),
                     "assumption": f"${gb}/GB through the NAT, shown for 10-100 GB/month (image pulls go over the "
                                   "free S3 gateway endpoint)"})
+    containers = next((g for g in rec.of_type("aws:cloudwatch/logGroup:LogGroup")
+                       if (g.inputs.get("name") or "").endswith("/containers")), None)
+    if containers is not None:
+        ingest, store = p.unit("cloudwatch-logs-ingest-gb"), p.unit("cloudwatch-logs-storage-gb-month")
+        days = int(containers.inputs["retentionInDays"])
+
+        def monthly(gb: float) -> float:
+            return gb * ingest + gb * days / (365 / 12) * store
+
+        out.append({"item": "Container logs (CloudWatch)", "low": round(monthly(1), 2), "high": round(monthly(50), 2),
+                    "assumption": f"1 to 50 GB/month of container logs, kept {days} d (the platform's own "
+                                  "controllers write about 1 GB/month)"})
     if s.is_aws and s.traffic.load_balancer_controller.enabled:
         alb = p.monthly("alb-hour")
         lcu = p.monthly("lcu-hour")
