@@ -147,6 +147,10 @@ class ArgoCdSettings(Model):
             if ssh != (self.credentials.type == "ssh"):
                 raise invalid("credentials.type", "'{type}' does not fit {url}: an ssh URL takes type ssh, an "
                               "https URL https or github-app", type=self.credentials.type, url=self.repo_url)
+        if self.oidc is not None and self.exposure.hostname is None:
+            # the provider redirects the browser back to https://<hostname>/auth/callback
+            raise invalid("oidc", "needs the UI's host name for its redirect URI: set exposure.exposure (istio or "
+                          "alb) and exposure.hostname")
         if not self.admin_enabled and self.oidc is None:
             raise invalid("adminEnabled", "false would leave no way to log in: configure oidc first")
         if len(set(self.workload_namespaces)) != len(self.workload_namespaces):

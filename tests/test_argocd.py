@@ -209,6 +209,8 @@ R = {"aws:region": "us-east-1"}
     ("dev", {"argocd": {"repoUrl": REPO, "credentials": {"type": "https", "username": "x", "password": "t"}}},
      "argocd", "must be set as secret config", False),
     ("dev", {"argocd": {"adminEnabled": False}}, "argocd.adminEnabled", "configure oidc first", False),
+    ("dev", {"argocd": {"oidc": {"issuer": "https://login.example.com", "clientId": "argocd",
+                                 "clientSecret": "s"}}}, "argocd.oidc", "needs the UI's host name", True),
     ("dev", {"argocd": {"workloadNamespaces": ["kube-system"]}}, "argocd.workloadNamespaces",
      "belong to Kubernetes or the platform", False),
 ])
@@ -242,3 +244,19 @@ def test_the_projects_permit_what_gitops_renders(stack, overrides):
             assert need["namespaced_kinds"] <= allowed, role
         denied = {(k["group"], k["kind"]) for k in spec.get("namespaceResourceBlacklist", [])}
         assert not need["namespaced_kinds"] & denied, role
+
+
+def test_sso_turns_the_admin_off_and_keeps_the_client_secret_out_of_the_values():
+    rec = run_stack("dev", overrides={"eks-platform:argocd": {
+        "adminEnabled": False, "exposure": {"exposure": "istio", "hostname": "argocd.example.com"},
+        "oidc": {"issuer": "https://login.example.com", "clientId": "argocd", "clientSecret": "mock-oidc-secret",
+                 "adminGroups": ["platform-admins"]}}}, secrets=("eks-platform:argocd",))
+    values = chart(rec).inputs["values"]
+    cm = values["configs"]["cm"]
+    assert cm["admin.enabled"] is False and "clientSecret: $oidc.clientSecret" in cm["oidc.config"]
+    assert "issuer: https://login.example.com" in cm["oidc.config"]
+    assert values["configs"]["rbac"]["policy.csv"] == "g, platform-admins, role:admin"
+    assert values["dex"] == {"enabled": False}
+    assert [f"{r.name}{p}" for r in rec for p in clear_occurrences(r.inputs, "mock-oidc-secret")] == []
+    secret = next(r for r in rec.of_type("kubernetes:core/v1:Secret") if r.inputs["metadata"]["name"] == "argocd-secret")
+    assert secret.inputs["stringData"]["value"]["oidc.clientSecret"] == "mock-oidc-secret"
