@@ -151,7 +151,7 @@ class Kyverno(PlatformComponent):
         cluster, s = args.cluster, args.settings
         # every Kyverno pod (controllers and hook Jobs) meets the restricted profile
         namespace = helm.namespace(f"{name}-namespace", self, cluster, NAMESPACE,
-                                   labels={"pod-security.kubernetes.io/enforce": "restricted"})
+                                   labels=helm.pod_security("restricted"))
         self.release = helm.release(f"{name}-release", self, cluster, CHART, namespace=namespace.metadata.name,
                                     values=chart_values(cluster, s, monitoring=args.monitoring))
         after_release = pulumi.ResourceOptions(depends_on=[self.release], custom_timeouts=CR_TIMEOUTS)
