@@ -217,3 +217,9 @@ def test_summary_line():
     assert capacity.summary(report) == (
         "system nodes: requests 0.10 vCPU / 0.20 GiB of 3.86 vCPU / 13.48 GiB allocatable (3%; cpu 3%, memory 1%, "
         "1/58 pods) on 2 x m7g.large: fits (limit 85%)")
+
+
+def test_pods_a_fargate_profile_selects_do_not_count():
+    # staging-irsa-fargate: Karpenter's own profile (kube-system, app.kubernetes.io/name=karpenter)
+    names = set(by_name(report_of("staging-irsa-fargate")))
+    assert "Karpenter controller" not in names and "CoreDNS" in names

@@ -21,6 +21,7 @@ kept) leaves a pod without a node.
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import json
 from collections.abc import Callable, Iterable
@@ -175,6 +176,8 @@ class Spec:
     """Topology keys its replicas must not share (required anti-affinity, DoNotSchedule spread)."""
     follows: str | None = None
     """A sidecar: the key of the workload whose replicas (and placement) it shares."""
+    pod_labels: dict[str, str] = field(default_factory=dict)
+    """Labels its pods carry that a Fargate profile may select (the chart's selector labels)."""
 
 
 def _prometheus_hard(spec_path: str) -> Callable[[dict[str, Any]], set[str]]:
@@ -210,7 +213,7 @@ KYV_SEL, KYV_TOL = ("global.nodeSelector",), ("global.tolerations",)
 SPECS: dict[str, tuple[Spec, ...]] = {
     "karpenter": (Spec(key="karpenter/controller", name="Karpenter controller", replicas="replicas",
                        resources="controller.resources", selector=("nodeSelector",), tolerations=("tolerations",),
-                       hard=_karpenter_hard),),
+                       hard=_karpenter_hard, pod_labels={"app.kubernetes.io/name": "karpenter"}),),
     "metrics-server": (Spec(key="metrics-server/server", name="metrics-server", replicas="replicas",
                             resources="resources", selector=("nodeSelector",), tolerations=("tolerations",),
                             hard=lambda v: _required_anti_affinity(v.get("affinity"))),),
@@ -319,17 +322,24 @@ def _first(values: dict[str, Any], paths: tuple[str, ...]) -> Any:
     return next((v for v in (_get(values, p) for p in paths) if v is not None), None)
 
 
-def _sources(rec: Recording) -> list[tuple[str, str, dict[str, Any]]]:
-    """(chart or add-on name, where it was recorded, its values) for every release and EKS add-on."""
+def _sources(rec: Recording) -> list[tuple[str, str, str, dict[str, Any]]]:
+    """(chart or add-on name, where it was recorded, namespace, its values) for every release and EKS add-on."""
     out = []
     for r in rec.of_type("kubernetes:helm.sh/v3:Release"):
         chart = str(r.inputs.get("chart", "")).rsplit("/", 1)[-1]
-        out.append((chart, f"Helm release {r.name}", r.inputs.get("values") or {}))
+        out.append((chart, f"Helm release {r.name}", str(r.inputs.get("namespace", "")), r.inputs.get("values") or {}))
     for r in rec.of_type("aws:eks/addon:Addon"):
         config = r.inputs.get("configurationValues")
-        out.append((str(r.inputs.get("addonName")), f"EKS add-on {r.name}",
+        out.append((str(r.inputs.get("addonName")), f"EKS add-on {r.name}", "kube-system",
                     json.loads(config) if isinstance(config, str) and config else {}))
     return out
+
+
+def _on_fargate(rec: Recording, namespace: str, labels: dict[str, str]) -> bool:
+    """A recorded Fargate profile takes the pods: its namespace matches and its labels are theirs."""
+    return any(fnmatch.fnmatchcase(namespace, sel.get("namespace", ""))
+               and all(labels.get(k) == v for k, v in (sel.get("labels") or {}).items())
+               for p in rec.of_type("aws:eks/fargateProfile:FargateProfile") for sel in p.inputs.get("selectors") or [])
 
 
 def workloads(rec: Recording, table: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -337,7 +347,7 @@ def workloads(rec: Recording, table: dict[str, Any] | None = None) -> list[dict[
     module docstring), with its replicas, per-pod requests and where each number comes from."""
     table = table or load_requests()
     out: list[dict[str, Any]] = []
-    for chart, where, values in _sources(rec):
+    for chart, where, namespace, values in _sources(rec):
         by_key: dict[str, dict[str, Any]] = {}
         for spec in SPECS.get(chart, ()):
             default = table["defaults"][spec.key]
@@ -362,6 +372,8 @@ def workloads(rec: Recording, table: dict[str, Any] | None = None) -> list[dict[
                 continue  # it selects other nodes (Fargate, a pool of its own)
             if not pinned and not tolerates:
                 continue  # it can't land on tainted nodes: Karpenter's nodes take it
+            if spec.kind != "DaemonSet" and _on_fargate(rec, namespace, spec.pod_labels):
+                continue  # a Fargate profile selects it: it runs on Fargate
             set_requests = _requests(_get(values, spec.resources))
             cpu, mem = set_requests or (int(quantity(default["cpu"]) * 1000), float(quantity(default["memory"]) / MIB))
             count = _get(values, spec.replicas)
