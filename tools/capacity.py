@@ -394,7 +394,8 @@ def workloads(rec: Recording, table: dict[str, Any] | None = None) -> list[dict[
             }
             by_key[spec.key] = row
             out.append(row)
-    return out
+    # registration order varies from run to run (outputs resolve asynchronously)
+    return sorted(out, key=lambda r: (r["replicas"] is None, r["name"]))
 
 
 # --- the system node group ----------------------------------------------------------------------
