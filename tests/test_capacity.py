@@ -98,9 +98,9 @@ def test_allocatable_follows_the_al2023_formula():
     assert capacity.reserved_cpu_millicores(16, capacity.load_instances()["reserved"]["cpuRanges"]) == 110
     medium = capacity.node_allocatable("t4g.medium")
     # memory: 4096 MiB less 7.5% VM overhead, 11 x 17 pods + 255 MiB kube-reserved, 100 MiB eviction
-    assert (medium["cpu"], medium["memoryMiB_allocatable"], medium["maxPods"]) == (1930, 3246.8, 17)
+    assert (medium["allocatableCpu"], medium["allocatableMemoryMiB"], medium["maxPods"]) == (1930, 3246.8, 17)
     large = capacity.node_allocatable("m7g.large")
-    assert (large["cpu"], large["memoryMiB_allocatable"], large["maxPods"]) == (1930, 6903.6, 29)
+    assert (large["allocatableCpu"], large["allocatableMemoryMiB"], large["maxPods"]) == (1930, 6903.6, 29)
     with pytest.raises(KeyError, match=r"no x9\.huge in data/instances\.yaml"):
         capacity.node_allocatable("x9.huge")
 

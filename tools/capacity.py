@@ -103,8 +103,8 @@ def node_allocatable(instance_type: str, table: dict[str, Any] | None = None) ->
         "maxPods": spec["maxPods"],
         "reservedCpu": cpu_reserved,
         "reservedMemoryMiB": round(spec["memoryMiB"] - capacity_mib + kube_reserved_mib + r["evictionMiB"], 1),
-        "cpu": spec["vcpu"] * 1000 - cpu_reserved,
-        "memoryMiB_allocatable": round(capacity_mib - kube_reserved_mib - r["evictionMiB"], 1),
+        "allocatableCpu": spec["vcpu"] * 1000 - cpu_reserved,
+        "allocatableMemoryMiB": round(capacity_mib - kube_reserved_mib - r["evictionMiB"], 1),
     }
 
 
@@ -438,7 +438,8 @@ def pack(rows: list[dict[str, Any]], nodes: int, zones: int, per_node: dict[str,
     free memory that has room and that its hard rules allow (no second replica on a host or in a zone
     its required anti-affinity forbids; a DoNotSchedule zone spread binds while a zone has none yet,
     which is what maxSkew 1 asks of replicas up to the zone count)."""
-    fleet = [_Node(i, i % max(zones, 1), per_node["cpu"], per_node["memoryMiB_allocatable"], per_node["maxPods"])
+    fleet = [_Node(i, i % max(zones, 1), per_node["allocatableCpu"], per_node["allocatableMemoryMiB"],
+                   per_node["maxPods"])
              for i in range(nodes)]
     left: list[str] = []
     for row in (r for r in rows if r["replicas"] is None):
@@ -478,11 +479,11 @@ def check(s: Settings | None, rec: Recording, headroom: float = HEADROOM,
     nodes = group["minSize"]
     zones = min(nodes, group["subnets"] or (s.network.az_count if s is not None else 1))
     rows = workloads(rec, requests)
-    pods = {r["name"]: (r["replicas"] if r["replicas"] is not None else nodes) for r in rows}
-    cpu = sum(r["cpu"] * pods[r["name"]] for r in rows)
-    mem = sum(r["memoryMiB"] * pods[r["name"]] for r in rows)
-    total_cpu, total_mem = per_node["cpu"] * nodes, per_node["memoryMiB_allocatable"] * nodes
-    count = sum(pods.values())
+    pods = [nodes if r["replicas"] is None else r["replicas"] for r in rows]  # DaemonSets: one per node
+    cpu = sum(r["cpu"] * n for r, n in zip(rows, pods, strict=True))
+    mem = sum(r["memoryMiB"] * n for r, n in zip(rows, pods, strict=True))
+    total_cpu, total_mem = per_node["allocatableCpu"] * nodes, per_node["allocatableMemoryMiB"] * nodes
+    count = sum(pods)
     problems = []
     pct_cpu = cpu / total_cpu if total_cpu else float("inf")
     pct_mem = mem / total_mem if total_mem else float("inf")
