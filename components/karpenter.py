@@ -180,6 +180,9 @@ def chart_values(cluster: ClusterHandle, config: KarpenterSettings, *, queue_nam
                  service_account_annotations: Mapping[str, pulumi.Input[str]]) -> dict[str, Any]:
     """Values of the karpenter chart; every key path exists in the chart's values.yaml (tests check)."""
     res = config.controller_resources
+    # Fargate sizes the pod's VM from its requests and gives it no more (EKS user guide,
+    # fargate-pod-configuration): there the limits are what the controller should get
+    requests = res.limits if config.run_on == "fargate" else res.requests
     values: dict[str, Any] = {
         "settings": {
             "clusterName": cluster.name,
@@ -192,7 +195,7 @@ def chart_values(cluster: ClusterHandle, config: KarpenterSettings, *, queue_nam
         # two replicas with the chart's required zone spread need nodes in two zones
         "replicas": 2 if cluster.az_count >= 2 else 1,
         "controller": {"resources": {
-            "requests": {"cpu": res.requests.cpu, "memory": res.requests.memory},
+            "requests": {"cpu": requests.cpu, "memory": requests.memory},
             "limits": {"cpu": res.limits.cpu, "memory": res.limits.memory},
         }},
         # Karpenter needs only the API server (by Service IP) and AWS endpoints (VPC resolver). With the

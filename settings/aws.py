@@ -379,8 +379,11 @@ def _system_group(instance: str, lo: int, want: int, hi: int, disk_gib: int = 50
 
 DEFAULT_NODE_GROUPS = {
     # dev: 20 GiB roots (the EKS AL2023 AMI's own size) instead of 50 save $4.80/month; the
-    # system nodes hold only the platform's controller images, and kubelet's image GC makes room
-    "dev": [_system_group("t4g.medium", 2, 2, 3, disk_gib=20)],
+    # system nodes hold only the platform's controller images, and kubelet's image GC makes room.
+    # Three nodes, not two: what the platform pins there is 38 pods and 6.2 GiB of requests, and two
+    # t4g.medium offer 34 pod slots (17 each, the ENI limit) and 6.3 GiB (tools/capacity.py); the
+    # third node costs $26.13/month (instance and root volume)
+    "dev": [_system_group("t4g.medium", 3, 3, 4, disk_gib=20)],
     "staging": [_system_group("m7g.large", 2, 2, 4)],
     "prod": [_system_group("m7g.large", 3, 3, 6)],
 }

@@ -361,13 +361,16 @@ class KarpenterSettings(Model):
     """Where the controller runs: system-nodes (the tainted 'system' managed node group) or fargate (a
     Fargate profile for kube-system pods labelled app.kubernetes.io/name=karpenter; needs cluster.irsa)."""
     controller_resources: ControllerResources = tiered(
-        # Upstream's install uses 1 CPU / 1Gi for requests and limits. dev's system nodes are
-        # t4g.medium (about 1.9 allocatable vCPU each): two 1-CPU requests would take half of the
-        # group's CPU from CoreDNS and the other controllers, and a dev cluster's Karpenter is idle
-        # almost always. Memory stays 1Gi: it grows with instance types and pods, not with load.
+        # Upstream's install uses 1 CPU / 1Gi for requests and limits. The system nodes are 2-vCPU
+        # t4g.medium/m7g.large (about 1.9 allocatable vCPU each): two 1-CPU requests would take half of
+        # the group's CPU, and with everything else pinned there the group's requests would pass its
+        # allocatable (staging 115%, prod 102%: tools/capacity.py), leaving controllers Pending. The
+        # request only places the pod and weighs its share under contention; the 1-CPU limit still
+        # lets the controller burst while it simulates scheduling. Memory stays 1Gi, request = limit:
+        # it grows with instance types and pods, not with load, and a memory overrun is an OOM kill.
         dev={"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
-        staging={"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
-        prod={"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
+        staging={"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
+        prod={"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
     )
     """CPU and memory requests and limits of each controller replica."""
     zonal_shift: bool = False

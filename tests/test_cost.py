@@ -58,8 +58,8 @@ def test_dev_line_items_follow_the_recorded_resources(dev):
     assert "NAT gateways" not in by
     assert by["NAT instance"]["monthly"] == 3.07 and by["NAT instance root volume (gp3)"]["quantity"] == 8
     assert by["Elastic IPs (NAT)"]["monthly"] == 3.65
-    assert by["EBS root volumes (gp3)"]["quantity"] == 40  # 2 nodes x 20 GiB
-    assert by["node group dev-nodes-system"]["monthly"] == pytest.approx(2 * 24.53, abs=0.01)  # 2 x t4g.medium
+    assert by["EBS root volumes (gp3)"]["quantity"] == 60  # 3 nodes x 20 GiB
+    assert by["node group dev-nodes-system"]["monthly"] == pytest.approx(3 * 24.53, abs=0.01)  # 3 x t4g.medium
     assert by["Prometheus volumes (gp3 PVC)"]["quantity"] == 20
     assert by["NLB public IPv4 (Istio gateway)"]["quantity"] == 2  # one per public subnet, 2 AZs
     assert by["KMS keys"]["quantity"] == 3  # the cluster's secrets, the flow logs and the container logs
@@ -81,7 +81,8 @@ def test_dev_total_against_the_target(dev):
     reaching it would take are in the README): the assertion pins the figure so a change shows."""
     assert dev["target"] == 120.0
     assert dev["withinTarget"] is (dev["fixedMonthly"] <= 120.0)
-    assert dev["fixedMonthly"] == pytest.approx(163.05, abs=0.01)
+    # 163.05 with two system nodes; the third (tools/capacity.py: 38 pods for 34 slots) adds 24.53 + 1.60
+    assert dev["fixedMonthly"] == pytest.approx(189.18, abs=0.01)
 
 
 def test_the_nat_gateway_lever_in_numbers():
@@ -95,7 +96,7 @@ def test_karpenter_on_fargate_is_a_fixed_line_with_fargate_sizes():
     stack, overrides = VARIANTS["staging-irsa-fargate"]  # evaluated by the URN test anyway
     report = estimate(stack, overrides)
     pods = items(report)["Fargate pods (Karpenter controller)"]
-    # staging's 1 CPU / 1Gi requests + Fargate's 256 MB -> 1 vCPU / 2 GB, two replicas
+    # staging's 1 CPU / 1Gi limits (requested on Fargate) + Fargate's 256 MB -> 1 vCPU / 2 GB, two replicas
     assert pods["quantity"] == 2 and "1 vCPU / 2 GB" in pods["detail"]
     assert pods["unitMonthly"] == pytest.approx((1 * 0.04048 + 2 * 0.004445) * 730, abs=0.01)
     # the configured profile's pods depend on the workload: a range, not a fixed line

@@ -250,9 +250,17 @@ def test_controller_values(rec):
 
 def test_controller_size_follows_the_tier_and_the_zones(team_rec):
     prod = values_of(team_rec)  # a prod stack with one zone
-    assert prod["controller"]["resources"] == {"requests": {"cpu": "1", "memory": "1Gi"},
+    # a 250m request on every tier: two 1-CPU requests left no room on the 2-vCPU system nodes
+    # (tools/capacity.py); the 1-CPU limit lets the controller burst
+    assert prod["controller"]["resources"] == {"requests": {"cpu": "250m", "memory": "1Gi"},
                                                "limits": {"cpu": "1", "memory": "1Gi"}}
     assert prod["replicas"] == 1
+
+
+def test_on_fargate_the_controller_requests_its_limits(fargate_program):
+    # Fargate sizes the pod from its requests and gives it no more: the limits are what it gets
+    assert values_of(fargate_program)["controller"]["resources"] == {
+        "requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
 
 
 # Maps whose keys are the user's own (upstream's default is a free-form example, not a schema).

@@ -160,11 +160,13 @@ def _fixed(s: Settings, rec: Recording, p: _Pricer) -> list[dict[str, Any]]:
     if s.karpenter.run_on == "fargate" and s.autoscaling == "karpenter" and karpenter is not None:
         values = karpenter.inputs.get("values") or {}
         replicas = int(values.get("replicas", 2))
-        req = s.karpenter.controller_resources.requests
-        vcpu, gb = fargate_size(float(quantity(req.cpu)), float(quantity(req.memory)) / GIB)
+        # the recorded requests: Fargate sizes the pod from them
+        req = ((values.get("controller") or {}).get("resources") or {}).get("requests") or {}
+        vcpu, gb = fargate_size(float(quantity(req.get("cpu", "0"))), float(quantity(req.get("memory", "0"))) / GIB)
         pod = vcpu * p.monthly("fargate-vcpu-hour") + gb * p.monthly("fargate-gb-hour")
         items.append(_item("Fargate pods (Karpenter controller)", replicas, pod,
-                           f"{replicas} x {vcpu} vCPU / {gb:g} GB (requests {req.cpu}/{req.memory} + 256 MB)",
+                           f"{replicas} x {vcpu} vCPU / {gb:g} GB (requests {req.get('cpu')}/{req.get('memory')} "
+                           "+ 256 MB)",
                            "fargate-vcpu-hour, fargate-gb-hour"))
     gateway = _release(rec, "gateway")
     service = ((gateway.inputs.get("values") or {}).get("service") or {}) if gateway is not None else {}

@@ -24,7 +24,7 @@ from typing import Any
 import versions
 from harness import Recording, run_stack, stack_config, stack_names
 from settings import ConfigError, Settings, parse_settings
-from tools import cost, deploy_time
+from tools import capacity, cost, deploy_time
 
 
 def _raw(stack: str) -> dict[str, Any]:
@@ -182,6 +182,12 @@ def policy_results(s: Settings, rec: Recording) -> dict[str, Any]:
             "rules": ordered}
 
 
+def system_nodes(s: Settings, rec: Recording) -> dict[str, Any]:
+    """Requests of what the platform pins to the tainted system node group against its allocatable
+    (tools/capacity.py); ``applies`` is false on kind."""
+    return capacity.check(s, rec)
+
+
 def build_plan(stack: str) -> dict[str, Any]:
     settings = parse_settings(_raw(stack), stack)
     started = time.perf_counter()
@@ -205,6 +211,7 @@ def build_plan(stack: str) -> dict[str, Any]:
         "evaluationSeconds": round(elapsed, 2),
         "exports": sorted(rec.exports),
         "policy": policy_results(settings, rec),
+        "systemNodes": system_nodes(settings, rec),
         **report_sections(settings, rec),
     }
 
@@ -298,6 +305,7 @@ def render(plan: dict[str, Any]) -> str:
             lines += [f"    - {v}" for v in value]
         else:
             lines.append(f"  {key}: {value}")
+    lines += ["", capacity.summary(plan["systemNodes"])]
     lines += ["", "Resources by component"]
     for comp in plan["components"]:
         indent = "    " if comp["parent"] else "  "
