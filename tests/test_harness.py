@@ -66,13 +66,18 @@ def test_plain_copies():
     assert value == {"a": {"b": [1]}}
 
 
-def test_every_crd_validator_uses_the_schema_of_the_whole_group_index():
-    checked = 0
-    for group in sorted(up.crd_groups()):
-        for (api_version, kind), schema in up._crd_schemas(group).items():
-            assert up.crd_validator(api_version, kind).schema == schema, (api_version, kind)
-            checked += 1
-    assert checked > 40
+# groups of one file per kind (Karpenter's), of several kinds in one file (the load balancer controller's),
+# and of small locked files (parsing every group's files would cost more than the lazy lookup saves)
+SMALL_GROUPS = ("karpenter.sh", "karpenter.k8s.aws", "elbv2.k8s.aws", "aga.k8s.aws", "policies.kyverno.io")
+
+
+@pytest.mark.parametrize("group", SMALL_GROUPS)
+def test_a_crd_validator_uses_the_schema_of_the_whole_group_index(group):
+    assert group in up.crd_groups()
+    index = up._crd_schemas(group)
+    assert index
+    for (api_version, kind), schema in index.items():
+        assert up.crd_validator(api_version, kind).schema == schema, (api_version, kind)
     with pytest.raises(up.UpstreamDataMissingError):
         up.crd_validator("karpenter.sh/v1", "NoSuchKind")
 
