@@ -57,7 +57,9 @@ def run_stack(stack: str, overrides: dict[str, Any] | None = None, preview: bool
     """
     if recording is not None:
         return _evaluate(stack, overrides, preview, recording, existing_clusters, secrets)
-    key = json.dumps([stack, overrides, preview, existing_clusters, secrets], sort_keys=True, default=str)
+    # no overrides and ``{}`` (no existing clusters and ``{}``) are one evaluation, not two
+    key = json.dumps([stack, overrides or {}, preview, existing_clusters or {}, list(secrets)], sort_keys=True,
+                     default=str)
     if key not in _CACHE:
         _CACHE[key] = _evaluate(stack, overrides, preview, None, existing_clusters, secrets)
     return _CACHE[key]

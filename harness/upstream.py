@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -152,18 +153,21 @@ def missing_value_paths(values: Mapping[str, Any], upstream: Any, free_form: Ite
 @functools.cache
 def _documents(rel: str) -> list[Any]:
     """The YAML documents of a locked file, parsed once (Istio's CRD file serves four API groups)."""
-    folder, name = rel.split("/", 1)
-    return list(yaml.load_all(upstream_file(folder, name).read_text(), Loader=_FAST_LOADER))
+    return list(yaml.load_all(_text(rel), Loader=_FAST_LOADER))
 
 
 @functools.cache
-def _crd_schemas(group: str) -> dict[tuple[str, str], dict]:
+def _crd_schemas(group: str, kind: str | None = None) -> dict[tuple[str, str], dict]:
     """(apiVersion, kind) -> openAPIV3Schema for the CRDs of one API group, from the locked CRD files
-    that declare that group (so validating a NodePool does not parse Argo CD's CRDs)."""
+    that declare that group (so validating a NodePool does not parse Argo CD's CRDs). With ``kind``, only
+    from the files whose text names that kind as a CRD does (``kind: ApplicationSet`` on a line of its
+    own), so validating an Application does not parse the ApplicationSet CRD (1.4 MB) either."""
     index: dict[tuple[str, str], dict] = {}
     for entry in lock().values():
         for rel, spec in entry["files"].items():
             if group not in spec.get("groups", ()):
+                continue
+            if kind is not None and not _names_kind(rel, kind):
                 continue
             for doc in _documents(rel):
                 if not isinstance(doc, dict) or doc.get("kind") != "CustomResourceDefinition":
@@ -176,17 +180,30 @@ def _crd_schemas(group: str) -> dict[tuple[str, str], dict]:
     return index
 
 
+@functools.cache
+def _text(rel: str) -> str:
+    folder, name = rel.split("/", 1)
+    return upstream_file(folder, name).read_text()
+
+
+def _names_kind(rel: str, kind: str) -> bool:
+    return re.search(rf"^[ \t]*kind:[ \t]*[\"']?{re.escape(kind)}[\"']?[ \t]*$", _text(rel), re.MULTILINE) is not None
+
+
 def crd_groups() -> set[str]:
     """API groups with an upstream CRD in the lock."""
     return {g for entry in lock().values() for spec in entry["files"].values() for g in spec.get("groups", ())}
 
 
+@functools.cache
 def crd_validator(api_version: str, kind: str) -> jsonschema.protocols.Validator:
-    """A validator for a whole object of ``kind`` at ``api_version`` (apiVersion, kind, metadata, spec)."""
-    try:
-        schema = _crd_schemas(api_version.split("/")[0])[(api_version, kind)]
-    except KeyError:
-        raise UpstreamDataMissingError(f"no upstream CRD for {kind} {api_version} among the locked CRD files") from None
+    """A validator for a whole object of ``kind`` at ``api_version`` (apiVersion, kind, metadata, spec),
+    built once per process (validators keep no state between objects)."""
+    group = api_version.split("/")[0]
+    # the files that name the kind first; all of the group's files if the kind is written some other way
+    schema = _crd_schemas(group, kind).get((api_version, kind)) or _crd_schemas(group).get((api_version, kind))
+    if schema is None:
+        raise UpstreamDataMissingError(f"no upstream CRD for {kind} {api_version} among the locked CRD files")
     return jsonschema.Draft7Validator(schema)
 
 
