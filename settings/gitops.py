@@ -12,7 +12,7 @@ from pydantic import Field, field_validator, model_validator
 
 from settings.base import Model, invalid, tiered
 from settings.traffic import ExposureSettings
-from settings.types import Hostname, Memory, dns_label
+from settings.types import PLATFORM_NAMESPACES, Hostname, Memory, dns_label
 
 # A Git URL Argo CD can clone: https://host/path, ssh://[user@]host[:port]/path or scp-like user@host:path.
 HTTPS_URL = re.compile(r"^https://[A-Za-z0-9.-]+(:\d+)?/[^\s]+$")
@@ -20,9 +20,6 @@ SSH_URL = re.compile(r"^(ssh://[\w.-]+@[A-Za-z0-9.-]+(:\d+)?/[^\s]+|[\w.-]+@[A-Z
 REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,254}$")
 CredentialType = Literal["https", "ssh", "github-app"]
 WorkloadExposure = Literal["istio", "alb", "none"]
-# Namespaces of Kubernetes and the platform: never a workload destination.
-PLATFORM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "argocd", "monitoring",
-                       "logging", "istio-system", "istio-ingress")
 
 
 def is_ssh_url(url: str) -> bool:

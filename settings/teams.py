@@ -15,6 +15,7 @@ from pydantic import Field, field_validator, model_validator
 from settings.base import Model, invalid, tiered
 from settings.karpenter import NodePoolSettings, PoolTaint
 from settings.types import (
+    PLATFORM_NAMESPACES,
     Cidr,
     CpuQuantity,
     Memory,
@@ -32,12 +33,10 @@ PodSecurityLevel = Literal["restricted", "baseline"]
 # The label every team namespace carries (Kyverno's team policies select namespaces by it); team
 # pools label and taint their nodes with it too.
 TEAM_LABEL = "platform.eks/team"
-# Namespaces Kubernetes or the platform owns (its add-ons, and the ones planned: Argo CD, Kyverno).
-# Kubernetes also reserves the kube- prefix (namespaces docs: "avoid creating namespaces with the
-# prefix kube-, since it is reserved for Kubernetes system namespaces").
-PLATFORM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "monitoring", "istio-system",
-                       "istio-ingress", "argocd", "kyverno", "logging", "local-path-storage", "karpenter",
-                       "cert-manager", "external-dns")
+# Namespaces Kubernetes or the platform owns, and ones platform add-ons commonly take (karpenter,
+# cert-manager, external-dns). Kubernetes also reserves the kube- prefix (namespaces docs: "avoid creating
+# namespaces with the prefix kube-, since it is reserved for Kubernetes system namespaces").
+RESERVED_NAMESPACES = (*PLATFORM_NAMESPACES, "karpenter", "cert-manager", "external-dns")
 # A named port (IANA_SVC_NAME: 1-15 lowercase letters, digits and '-', at least one letter).
 PORT_NAME = r"^(?=.*[a-z])[a-z0-9]([-a-z0-9]{0,13}[a-z0-9])?$"
 TEAM_POOL_PREFIX = "team-"
@@ -186,8 +185,8 @@ class TeamSettings(Model):
     @field_validator("name")
     @classmethod
     def _not_platform(cls, v: str) -> str:
-        if v in PLATFORM_NAMESPACES or v.startswith("kube-"):
-            raise ValueError(f"{v!r} is a Kubernetes or platform namespace ({', '.join(PLATFORM_NAMESPACES)}, "
+        if v in RESERVED_NAMESPACES or v.startswith("kube-"):
+            raise ValueError(f"{v!r} is a Kubernetes or platform namespace ({', '.join(RESERVED_NAMESPACES)}, "
                              "kube-*); pick the team's own name")
         return v
 

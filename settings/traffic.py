@@ -11,11 +11,11 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from settings.base import Model, invalid, tiered
-from settings.types import Hostname, between, dns_label
+from settings.types import PLATFORM_NAMESPACES, Hostname, between, dns_label
 
 GatewayScheme = Literal["internet-facing", "internal"]
 # Namespaces the platform owns: injection and PERMISSIVE exceptions are for application namespaces.
-RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "istio-system", "istio-ingress")
+RESERVED_NAMESPACES = PLATFORM_NAMESPACES
 
 
 Exposure = Literal["port-forward", "istio", "alb"]

@@ -185,6 +185,12 @@ Hostname = Annotated[str, AfterValidator(_hostname),
                      Field(json_schema_extra={"x-valid": "DNS name (grafana.example.com)"})]
 
 
+# Namespaces Kubernetes, kind or the platform's add-ons own: never a team's, a workload's or a mesh opt-in
+# (tests/test_namespaces.py checks that every namespace the program creates for itself is listed).
+PLATFORM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "local-path-storage",
+                       "monitoring", "logging", "istio-system", "istio-ingress", "argocd", "kyverno")
+
+
 # --- AWS ------------------------------------------------------------------------------------------------------------
 
 # Retention values CloudWatch Logs accepts (PutRetentionPolicy).
