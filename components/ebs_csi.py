@@ -15,13 +15,13 @@ import pulumi_kubernetes as k8s
 
 import versions
 from components.addon import AddOn
-from components.common import PlatformComponent, child_opts, managed_policy_arn, workload_identity
+from components.common import PlatformComponent, child_opts, managed_policy_arn, to_json, workload_identity
 from components.handle import ClusterHandle
 
 TYPE = "platform:storage:EbsCsiDriver"
 NAMESPACE, SERVICE_ACCOUNT = "kube-system", "ebs-csi-controller-sa"
 STORAGE_CLASS = "gp3"
-# Every volume of the gp3 class carries this tag, valued with the cluster's name; AWS Backup selects
+# Every volume the driver makes carries this tag, valued with the cluster's name; AWS Backup selects
 # by it (components/ebs_backup.py). Tagged whether or not backups are on, so turning them on later
 # covers the volumes made before.
 BACKUP_TAG_KEY = "eks-platform/backup"
@@ -56,6 +56,13 @@ class EbsCsiDriver(PlatformComponent):
             f"{name}-addon", cluster_name=cluster.name, addon_name="aws-ebs-csi-driver",
             addon_version=versions.EKS_ADDONS[cluster.version]["aws-ebs-csi-driver"],
             service_account_role_arn=role_arn,
+            # every volume the driver makes carries the backup tag (components/ebs_backup.py selects by it): the
+            # add-on's controller.extraVolumeTags (its configuration schema: aws/amazon-vpc-cni-k8s#2272 quotes
+            # it; cloudbees-oss/terraform-aws-cloudbees-ci-eks-addon#33 uses it), an in-place UpdateAddon. A
+            # StorageClass tagSpecification parameter would do it too, but changing a StorageClass's parameters
+            # replaces the class.
+            configuration_values=to_json({"controller": {"extraVolumeTags": {
+                BACKUP_TAG_KEY: cluster.physical_name}}}),
             resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE", tags=facts.tags,
             # the controller needs nodes to run on, and its Pod Identity association when it starts
             opts=child_opts(self, cluster.pods_opts(pulumi.ResourceOptions(
@@ -65,10 +72,7 @@ class EbsCsiDriver(PlatformComponent):
             f"{name}-gp3",
             metadata={"name": STORAGE_CLASS, "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
             provisioner="ebs.csi.aws.com",
-            parameters={"type": "gp3", "encrypted": "true", "csi.storage.k8s.io/fstype": "ext4",
-                        # a parameter prefixed tagSpecification is a key=value tag on each volume the
-                        # class provisions (kubernetes-sigs/aws-ebs-csi-driver docs/tagging.md, v1.6.0+)
-                        "tagSpecification_1": f"{BACKUP_TAG_KEY}={cluster.physical_name}"},
+            parameters={"type": "gp3", "encrypted": "true", "csi.storage.k8s.io/fstype": "ext4"},
             volume_binding_mode="WaitForFirstConsumer",
             allow_volume_expansion=True,
             reclaim_policy="Delete",

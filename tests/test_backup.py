@@ -51,8 +51,14 @@ def selected_tag(selection) -> tuple[str, str]:
 
 
 def gp3_tag(recording) -> tuple[str, str]:
+    """The tag the EBS CSI driver puts on every volume it makes (its add-on's controller.extraVolumeTags)."""
+    import json
+
+    addon = next(r for r in recording.of_type("aws:eks/addon:Addon") if r.inputs["addonName"] == "aws-ebs-csi-driver")
+    ((key, value),) = json.loads(addon.inputs["configurationValues"])["controller"]["extraVolumeTags"].items()
+    # and not through the gp3 class's parameters, which cannot change in place
     gp3 = next(r for r in recording.of_type(SC) if r.inputs["metadata"]["name"] == "gp3")
-    key, value = gp3.inputs["parameters"]["tagSpecification_1"].split("=", 1)
+    assert not any(k.startswith("tagSpecification") for k in gp3.inputs["parameters"])
     return key, value
 
 
