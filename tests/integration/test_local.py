@@ -133,8 +133,10 @@ def test_an_echo_service_answers_through_the_gateway_on_localhost(stack):
 
 # Scrape jobs of the platform's components (the job is the Service a ServiceMonitor selects); each must have
 # targets, all up.
-PLATFORM_JOBS = ("apiserver", "kubelet", "coredns", "kube-state-metrics", "node-exporter", "argocd-metrics",
-                 "argocd-server-metrics", "argocd-repo-server")
+# (argo-helm 10.1.1 templates/*/metrics.yaml: the metrics Services are <component fullname>-metrics)
+PLATFORM_JOBS = ("apiserver", "kubelet", "coredns", "kube-state-metrics", "node-exporter", "metrics-server",
+                 "istiod", "argocd-application-controller-metrics", "argocd-server-metrics",
+                 "argocd-repo-server-metrics", "kyverno")
 
 
 def test_prometheus_scrapes_the_platform_components(stack):
