@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import pytest
 
-from components.argocd import BOOTSTRAP_PROJECT, FINALIZER, TYPE, WORKLOADS_PROJECT
+from components.argocd import BOOTSTRAP_PROJECT, FINALIZER, TYPE, WORKLOADS_PROJECT, ArgoCdAddOn
 from components.gitops_bootstrap import TYPE as BOOTSTRAP_TYPE
+from components.gitops_bootstrap import GitOpsBootstrapAddOn
 from harness import run_stack, stack_names
 from harness.upstream import chart_missing_paths, schema_errors
 from harness.urns import VARIANTS
 from settings import ConfigError, parse_settings
+from tests.conftest import build_addon
 from tests.test_monitoring import SECRET_SIG, clear_occurrences
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -88,8 +90,8 @@ def test_server_insecure_only_when_tls_ends_in_front(gitops):
     assert route.inputs["spec"]["http"][0]["route"][0]["destination"] == {
         "host": "argocd-server.argocd.svc.cluster.local", "port": {"number": 80}}
     assert schema_errors(obj(route)) == []
-    alb = chart(run_stack("dev", overrides={"eks-platform:argocd": {"exposure": {
-        "exposure": "alb", "hostname": "argocd.example.com"}}}))
+    alb = chart(build_addon(ArgoCdAddOn, "dev", argocd={"exposure": {
+        "exposure": "alb", "hostname": "argocd.example.com"}}))
     ingress = alb.inputs["values"]["server"]["ingress"]
     assert (ingress["controller"], ingress["ingressClassName"], ingress["hostname"]) == ("aws", "alb",
                                                                                         "argocd.example.com")
@@ -176,11 +178,10 @@ def test_ordering_both_ways(gitops):
 
 
 def test_workload_exposure_and_environment_follow_the_stack():
-    local = run_stack("local", overrides={"eks-platform:argocd": {"repoUrl": REPO}})
+    local = build_addon(GitOpsBootstrapAddOn, "local", argocd={"repoUrl": REPO})
     (root,) = custom(local, "Application")
     assert root.inputs["spec"]["source"]["helm"]["valuesObject"]["environment"] == "local"
-    alb = run_stack("dev", overrides={"eks-platform:argocd": {"repoUrl": REPO},
-                                      "eks-platform:traffic": {"istio": {"enabled": False}}})
+    alb = build_addon(GitOpsBootstrapAddOn, "dev", argocd={"repoUrl": REPO}, traffic={"istio": {"enabled": False}})
     (root,) = custom(alb, "Application")
     assert root.inputs["spec"]["source"]["helm"]["valuesObject"]["exposure"] == "alb"
 
@@ -227,7 +228,8 @@ def test_the_projects_permit_what_gitops_renders(stack, overrides):
     destination, repository and kind they need is one the two AppProjects allow (harness/gitops.py)."""
     from harness.gitops import project_needs, render_root
 
-    rec = run_stack(stack, overrides=overrides)
+    # the AppProjects and the root Application are the bootstrap's alone: it is built by itself
+    rec = build_addon(GitOpsBootstrapAddOn, stack, **{k.removeprefix("eks-platform:"): v for k, v in overrides.items()})
     (root,) = custom(rec, "Application")
     values = root.inputs["spec"]["source"]["helm"]["valuesObject"]
     children = render_root(values)

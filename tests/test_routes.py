@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from components.routes import TYPE
+from components.monitoring import MonitoringAddOn
+from components.routes import TYPE, RoutesAddOn
 from harness import run_stack
 from harness.upstream import chart_missing_paths, schema_errors
 from settings import ConfigError, parse_settings
+from tests.conftest import build_addon
 
 CR = ("kubernetes:networking.istio.io/v1:Gateway", "kubernetes:networking.istio.io/v1:VirtualService")
 ISTIO = {"eks-platform:observability": {"grafana": {"exposure": "istio", "hostname": "grafana.dev.example.com"}}}
@@ -47,7 +49,8 @@ def test_grafana_through_the_istio_gateway(stack):
 
 
 def test_with_a_tls_secret_the_gateway_serves_https_and_redirects_http():
-    rec = run_stack("prod", overrides={**ISTIO, "eks-platform:traffic": {"istio": {"gatewayTlsSecret": "platform-tls"}}})
+    rec = build_addon(RoutesAddOn, "prod", observability=ISTIO["eks-platform:observability"],
+                traffic={"istio": {"gatewayTlsSecret": "platform-tls"}})
     (gateway,) = custom(rec, "Gateway")
     assert schema_errors(obj(gateway)) == []
     servers = {s["port"]["number"]: s for s in gateway.inputs["spec"]["servers"]}
@@ -75,9 +78,9 @@ def test_grafana_through_an_alb_ingress():
     assert chart_missing_paths("kube-prometheus-stack", release.inputs["values"]) == ["grafana.ingress.ingressClassName"]
     # the controller makes the ALB, and deletes it on destroy: it comes first
     assert rec.waits_for(release, chart(rec, "aws-load-balancer-controller"))
-    https = run_stack("dev", overrides={"eks-platform:observability": {"grafana": {
+    https = build_addon(MonitoringAddOn, "dev", observability={"grafana": {
         "exposure": "alb", "hostname": "grafana.example.com", "albScheme": "internet-facing",
-        "certificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/0f1e2d3c-aaaa-bbbb-cccc-1234567890ab"}}})
+        "certificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/0f1e2d3c-aaaa-bbbb-cccc-1234567890ab"}})
     annotations = chart(https, "kube-prometheus-stack").inputs["values"]["grafana"]["ingress"]["annotations"]
     assert annotations["alb.ingress.kubernetes.io/ssl-redirect"] == "443"
     assert annotations["alb.ingress.kubernetes.io/certificate-arn"].startswith("arn:aws:acm:")
