@@ -9,15 +9,21 @@ import json
 
 import pytest
 
-from components.logging import LOKI_URL, NAMESPACE, TYPE
+from components.logging import LOKI_URL, NAMESPACE, TYPE, LoggingAddOn
 from harness import run_stack
 from harness.upstream import chart_missing_paths
 from settings import ConfigError, parse_settings
+from tests.conftest import build_addon
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 LOKI = {"eks-platform:observability": {"logs": {"backend": "loki"}}}
 EXISTING = {"eks-platform:observability": {"logs": {"backend": "loki", "loki": {"bucket": {
     "create": False, "name": "acme-logs"}}}}}
+
+
+def existing():
+    """Logging alone with an existing bucket: the bucket, its policy and both charts are all its own."""
+    return build_addon(LoggingAddOn, "dev", observability=EXISTING["eks-platform:observability"])
 
 # Key paths the charts' values.yaml have (no copy of either is in shared/upstream): read from aws/eks-charts
 # stable/aws-for-fluent-bit 0.2.0 and grafana-community/helm-charts charts/loki 18.11.0. Maps the chart
@@ -116,7 +122,8 @@ def test_fluent_bit_values(dev):
 
 @pytest.mark.parametrize(("stack", "overrides"), [("dev", None), ("dev", LOKI), ("local", LOKI), ("dev", EXISTING)])
 def test_values_use_only_key_paths_the_charts_have(stack, overrides):
-    rec = run_stack(stack, overrides=overrides)
+    # both charts checked here are the logging add-on's own
+    rec = existing() if overrides is EXISTING else run_stack(stack, overrides=overrides)
     for chart, release in releases(rec).items():
         if chart in CHART_KEY_PATHS:
             allowed = CHART_KEY_PATHS[chart]
@@ -182,7 +189,7 @@ def test_loki_values_and_the_shipper_after_it(loki):
 
 
 def test_an_existing_bucket_is_used_as_named():
-    rec = run_stack("dev", overrides=EXISTING)
+    rec = existing()
     assert not rec.of_type("aws:s3/bucket:Bucket")
     statements = {s["Sid"]: s for s in policy_of(rec, "dev-logging-loki")["Statement"]}
     assert statements["ReadWriteObjects"]["Resource"] == "arn:aws:s3:::acme-logs/*"

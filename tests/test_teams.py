@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import pytest
 
-from components.teams import TYPE, Teams, TeamsArgs, network_policies
+from components.teams import TYPE, Teams, TeamsAddOn, TeamsArgs, network_policies
 from harness import run_stack, stack_names
 from harness.fakes import fake_eks_handle, fake_kind_handle
 from harness.upstream import schema_errors
 from harness.urns import LOCAL_TEAMS, TEAM_ROLE, TEAM_ROLE2, TEAMS
 from settings.base import fill_tier_defaults
 from settings.teams import TeamSettings
-from tests.conftest import assert_config_error, make_settings, run
+from tests.conftest import assert_config_error, build_addon, make_settings, run
 
 NAMESPACE, QUOTA, LIMITS = "kubernetes:core/v1:Namespace", "kubernetes:core/v1:ResourceQuota", \
     "kubernetes:core/v1:LimitRange"
@@ -170,7 +170,7 @@ def test_without_istio_or_monitoring_their_allow_rules_go():
 
 
 def test_istio_off_in_a_stack_drops_the_mesh_rules():
-    rec = evaluate("dev", traffic={"istio": {"enabled": False}})
+    rec = build_addon(TeamsAddOn, "dev", teams=TEAMS, traffic={"istio": {"enabled": False}})
     names = {r.inputs["metadata"]["name"] for r in in_team(rec, NETPOL, "payments")}
     assert "allow-istiod" not in names and "allow-ingress-gateway" not in names and "allow-dns" in names
 
