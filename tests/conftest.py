@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pulumi
 import pytest
 
 from harness import Recording, run
@@ -20,17 +21,22 @@ def make_settings(stack: str = "dev", **raw: Any) -> Settings:
 
 
 def build_addon(addon: Any, stack: str = "dev", secret_keys: frozenset[str] = frozenset(), **raw: Any) -> Recording:
-    """One add-on alone, built as the registry builds it (``<stack>-<key>``) on a fake cluster of the stack's
-    kind (IRSA as the settings say), with the settings ``raw`` (config keys, as ``make_settings``) give.
-    What a stack variant builds of that add-on, without evaluating the whole program: for tests that
-    assert on one add-on's resources only (ordering across add-ons needs ``run_stack``)."""
+    """One add-on alone, as the registry treats it (components/registry.py build_addons): built only when
+    ``enabled``, named ``<stack>-<key>``, its exports exported, on a fake cluster of the stack's kind (IRSA
+    as the settings say), with the settings ``raw`` (config keys, as ``make_settings``) give. What a stack
+    variant builds of that add-on, without evaluating the whole program: for tests that assert on one
+    add-on's resources only (ordering across add-ons needs ``run_stack``)."""
     if stack != "local":
         raw.setdefault("aws:region", "us-east-1")
     settings = parse_settings(raw, stack, secret_keys)
 
     def program() -> None:
+        if not addon.enabled(settings):
+            return
         cluster = fake_kind_handle() if stack == "local" else fake_eks_handle(irsa=settings.cluster.irsa)
-        addon.build(f"{stack}-{addon.key}", cluster, settings)
+        component = addon.build(f"{stack}-{addon.key}", cluster, settings)
+        for key, value in addon.exports(component).items():
+            pulumi.export(key, value)
 
     return run(program, stack=stack)
 

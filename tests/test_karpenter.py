@@ -11,13 +11,13 @@ import pytest
 import yaml
 
 import versions
-from components.karpenter import TYPE, Karpenter, KarpenterArgs
+from components.karpenter import TYPE, Karpenter, KarpenterAddOn, KarpenterArgs
 from harness import ACCOUNT_ID, run_stack, stack_config, stack_names
 from harness.fakes import CLUSTER, fake_eks_handle
 from harness.upstream import load_cfn, missing_value_paths
 from harness.upstream import schema_errors as crd_schema_errors
 from settings import parse_settings
-from tests.conftest import assert_config_error, make_settings, policy, run, upstream
+from tests.conftest import assert_config_error, build_addon, make_settings, policy, run, upstream
 
 POOL = "eks-platform:karpenter.nodePools[0]"
 NODE_POOL, NODE_CLASS = "kubernetes:karpenter.sh/v1:NodePool", "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
@@ -441,7 +441,7 @@ def test_in_the_program_karpenter_comes_after_compute(fargate_program):
 
 
 def test_other_autoscalers_get_no_karpenter():
-    recording = run_stack("dev", overrides={"eks-platform:autoscaling": "none"})
+    recording = build_addon(KarpenterAddOn, "dev", autoscaling="none")
     assert recording.of_type(TYPE) == [] and "karpenterNodePools" not in recording.exports
 
 

@@ -17,7 +17,7 @@ from components.kyverno_policies import TEAM_LABEL
 from harness import run_stack
 from harness.kyverno_eval import UnsupportedPatternError, _SkipError, evaluate, failures, scalar_matches, validate
 from harness.upstream import load_yaml, missing_value_paths, schema_errors
-from tests.conftest import assert_config_error, make_settings
+from tests.conftest import assert_config_error, build_addon, make_settings
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 POLICY = "kubernetes:kyverno.io/v1:ClusterPolicy"
@@ -60,8 +60,10 @@ def dev():
 
 @pytest.fixture(scope="module")
 def configured():
-    """dev with allowed registries and an exception: every policy and kind of object there is."""
-    return run_stack("dev", overrides=CONFIGURED)
+    """dev with allowed registries and an exception: every policy and kind of object there is. Kyverno alone:
+    every test of it reads Kyverno's own release, policies and exceptions (ordering against the rest of the
+    program is asserted on ``prod``)."""
+    return build_addon(KyvernoAddOn, "dev", kyverno=CONFIGURED["eks-platform:kyverno"])
 
 
 # --- the release -----------------------------------------------------------------------------------

@@ -10,11 +10,17 @@ import pulumi_aws as aws
 import pytest
 
 import versions
-from components.lb_controller import TYPE, LoadBalancerController, LoadBalancerControllerArgs, iam_statements
+from components.lb_controller import (
+    TYPE,
+    LoadBalancerController,
+    LoadBalancerControllerAddOn,
+    LoadBalancerControllerArgs,
+    iam_statements,
+)
 from harness import Recording, run_stack
 from harness.fakes import fake_eks_handle, fake_kind_handle
 from harness.upstream import load_yaml, missing_value_paths, upstream_file
-from tests.conftest import assert_config_error, make_settings, policy, run
+from tests.conftest import assert_config_error, build_addon, make_settings, policy, run
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 
@@ -131,8 +137,8 @@ def test_program_dev_builds_it_after_compute_and_local_does_not():
     for group in dev.of_type("aws:eks/nodeGroup:NodeGroup"):
         assert dev.depends_on(release, group)
     assert not run_stack("local").of_type(TYPE)
-    off = run_stack("dev", overrides={"eks-platform:traffic": {"loadBalancerController": {"enabled": False},
-                                                               "istio": {"enabled": False}}})
+    off = build_addon(LoadBalancerControllerAddOn, "dev",
+                      traffic={"loadBalancerController": {"enabled": False}, "istio": {"enabled": False}})
     assert not off.of_type(TYPE)
 
 
