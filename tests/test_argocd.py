@@ -21,8 +21,16 @@ RELEASE = "kubernetes:helm.sh/v3:Release"
 REPO = "https://github.com/acme/eks-platform.git"
 GITOPS = VARIANTS["dev-gitops"][1]
 KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nmock-deploy-key\n-----END OPENSSH PRIVATE KEY-----"
-PRIVATE = {"eks-platform:argocd": {"repoUrl": "git@github.com:acme/eks-platform.git", "revision": "v1.2.0",
-                                   "credentials": {"type": "ssh", "sshPrivateKey": KEY}}}
+OIDC_SECRET = "mock-oidc-secret"
+# a private repository (an SSH deploy key) and SSO (an OIDC client secret, the admin off, the UI through the
+# gateway): orthogonal parts of Argo CD's config, both secret, so their two tests share one evaluation; each
+# still scans every resource of the program for its own clear text
+PRIVATE_SSO = {"eks-platform:argocd": {
+    "repoUrl": "git@github.com:acme/eks-platform.git", "revision": "v1.2.0",
+    "credentials": {"type": "ssh", "sshPrivateKey": KEY},
+    "adminEnabled": False, "exposure": {"exposure": "istio", "hostname": "argocd.example.com"},
+    "oidc": {"issuer": "https://login.example.com", "clientId": "argocd", "clientSecret": OIDC_SECRET,
+             "adminGroups": ["platform-admins"]}}}
 
 
 def chart(rec, name="argo-cd"):
@@ -43,8 +51,8 @@ def gitops():
 
 
 @pytest.fixture(scope="module")
-def private():
-    return run_stack("dev", overrides=PRIVATE, secrets=("eks-platform:argocd",))
+def private_sso():
+    return run_stack("dev", overrides=PRIVATE_SSO, secrets=("eks-platform:argocd",))
 
 
 @pytest.mark.parametrize("stack", [*stack_names(), "dev-gitops"])
@@ -114,7 +122,8 @@ def test_admin_password_is_generated_and_only_its_hash_reaches_argocd(gitops):
     assert "argocdAdminPassword" in gitops.secret_exports
 
 
-def test_private_repository_credentials_are_a_secret_only(private):
+def test_private_repository_credentials_are_a_secret_only(private_sso):
+    private = private_sso
     (repo,) = [r for r in private.of_type("kubernetes:core/v1:Secret")
                if r.inputs["metadata"]["name"] == "platform-repository"]
     assert repo.inputs["metadata"]["labels"] == {"argocd.argoproj.io/secret-type": "repository"}
@@ -248,17 +257,14 @@ def test_the_projects_permit_what_gitops_renders(stack, overrides):
         assert not need["namespaced_kinds"] & denied, role
 
 
-def test_sso_turns_the_admin_off_and_keeps_the_client_secret_out_of_the_values():
-    rec = run_stack("dev", overrides={"eks-platform:argocd": {
-        "adminEnabled": False, "exposure": {"exposure": "istio", "hostname": "argocd.example.com"},
-        "oidc": {"issuer": "https://login.example.com", "clientId": "argocd", "clientSecret": "mock-oidc-secret",
-                 "adminGroups": ["platform-admins"]}}}, secrets=("eks-platform:argocd",))
+def test_sso_turns_the_admin_off_and_keeps_the_client_secret_out_of_the_values(private_sso):
+    rec = private_sso
     values = chart(rec).inputs["values"]
     cm = values["configs"]["cm"]
     assert cm["admin.enabled"] is False and "clientSecret: $oidc.clientSecret" in cm["oidc.config"]
     assert "issuer: https://login.example.com" in cm["oidc.config"]
     assert values["configs"]["rbac"]["policy.csv"] == "g, platform-admins, role:admin"
     assert values["dex"] == {"enabled": False}
-    assert [f"{r.name}{p}" for r in rec for p in clear_occurrences(r.inputs, "mock-oidc-secret")] == []
+    assert [f"{r.name}{p}" for r in rec for p in clear_occurrences(r.inputs, OIDC_SECRET)] == []
     secret = next(r for r in rec.of_type("kubernetes:core/v1:Secret") if r.inputs["metadata"]["name"] == "argocd-secret")
-    assert secret.inputs["stringData"]["value"]["oidc.clientSecret"] == "mock-oidc-secret"
+    assert secret.inputs["stringData"]["value"]["oidc.clientSecret"] == OIDC_SECRET

@@ -17,6 +17,13 @@ from components.cluster import (
 )
 from tests.conftest import make_settings, policy, run
 
+# the good halves of the two refusal tests below: a deployed cluster one minor behind, and the deployer
+# listed as admin with clusterCreatorAdmin off; orthogonal (the version check vs the access entries), so
+# one evaluation serves both
+DEPLOYER_ADMIN = {"eks-platform:cluster": {"adminPrincipalArns": ["arn:aws:iam::123456789012:user/mock"],
+                                           "clusterCreatorAdmin": False}}
+ONE_MINOR_BEHIND = {"eks-platform-dev": "1.35"}
+
 
 def build(stack: str = "dev", export_handle: bool = False, **cluster):
     settings = make_settings(stack, cluster=cluster) if cluster else make_settings(stack)
@@ -186,7 +193,7 @@ def test_a_deployed_cluster_that_eks_upgraded_refuses_the_downgrade_before_any_r
                   existing_clusters={"eks-platform-dev": "1.36"})
     assert not [r for r in rec if r.custom]
     # one minor up from what runs is fine
-    ok = run_stack("dev", existing_clusters={"eks-platform-dev": "1.35"})
+    ok = run_stack("dev", overrides=DEPLOYER_ADMIN, existing_clusters=ONE_MINOR_BEHIND)
     assert ok.one("aws:eks/cluster:Cluster").inputs["version"] == "1.36"
 
 
@@ -209,5 +216,4 @@ def test_listing_the_deployer_as_admin_with_cluster_creator_admin_is_refused_bef
             "adminPrincipalArns": ["arn:aws:iam::123456789012:role/Other", "arn:aws:iam::123456789012:user/mock"]}},
             recording=rec)
     assert not [r for r in rec if r.custom]
-    run_stack("dev", overrides={"eks-platform:cluster": {
-        "adminPrincipalArns": ["arn:aws:iam::123456789012:user/mock"], "clusterCreatorAdmin": False}})
+    run_stack("dev", overrides=DEPLOYER_ADMIN, existing_clusters=ONE_MINOR_BEHIND)

@@ -7,6 +7,10 @@ import pytest
 from harness import run_stack, stack_names
 
 AWS_STACKS = [s for s in stack_names() if s != "local"]
+# dev with a Fargate profile and listed API networks: orthogonal (compute vs the cluster's security group), so
+# the two tests that read them share one evaluation; each still asserts exactly what it did alone
+FARGATE_AND_API_CIDRS = {"eks-platform:fargateProfiles": [{"name": "batch", "selectors": [{"namespace": "batch"}]}],
+                         "eks-platform:cluster": {"apiAccessCidrs": ["10.99.0.0/16", "192.168.4.0/24"]}}
 
 
 @pytest.fixture(scope="module", params=stack_names())
@@ -76,8 +80,7 @@ def test_program_ordering_edges(name):
 
 
 def test_fargate_profiles_from_config_come_before_coredns():
-    rec = run_stack("dev", overrides={"eks-platform:fargateProfiles": [
-        {"name": "batch", "selectors": [{"namespace": "batch"}]}]})
+    rec = run_stack("dev", overrides=FARGATE_AND_API_CIDRS)
     profile = rec.one("aws:eks/fargateProfile:FargateProfile")
     coredns = next(a for a in rec.of_type("aws:eks/addon:Addon") if a.inputs["addonName"] == "coredns")
     assert rec.depends_on(coredns, profile)
@@ -91,7 +94,7 @@ def test_preview_mode_evaluates_too():
 def test_api_access_defaults_to_the_vpc_and_takes_listed_networks():
     default = run_stack("dev").one("aws:ec2/securityGroup:SecurityGroup", "dev-cluster-api")
     assert default.inputs["ingress"][0]["cidrBlocks"] == ["10.10.0.0/16"]
-    listed = run_stack("dev", overrides={"eks-platform:cluster": {"apiAccessCidrs": ["10.99.0.0/16", "192.168.4.0/24"]}})
+    listed = run_stack("dev", overrides=FARGATE_AND_API_CIDRS)
     sg = listed.one("aws:ec2/securityGroup:SecurityGroup", "dev-cluster-api")
     assert sg.inputs["ingress"][0]["cidrBlocks"] == ["10.99.0.0/16", "192.168.4.0/24"]
 
