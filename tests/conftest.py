@@ -13,6 +13,23 @@ from harness.fakes import fake_eks_handle, fake_kind_handle
 from harness.upstream import upstream_file
 from settings import ConfigError, Settings, parse_settings
 
+# Whole-program dev variants that tests of different files share: their overrides are orthogonal (no add-on
+# one of them reaches is in the other's ``after`` closure, so no ordering edge appears or goes) and each test
+# asserts only on its own part, exactly as it would alone. One evaluation instead of two.
+SNS_TOPIC = "arn:aws:sns:us-east-1:123456789012:platform-alerts"
+DEV_SHARED_VARIANTS: dict[str, dict[str, Any]] = {
+    # Grafana routed through the gateway (test_routes.py) + a team joining the mesh (test_teams.py)
+    "routed-grafana-injected-team": {
+        "eks-platform:observability": {"grafana": {"exposure": "istio", "hostname": "grafana.dev.example.com"}},
+        "eks-platform:teams": [{"name": "payments", "injection": True}]},
+    # Alertmanager to SNS, a secret (test_monitoring.py) + a Fargate profile and listed API networks
+    # (test_program.py); run with secrets=("eks-platform:observability",)
+    "sns-fargate-api-cidrs": {
+        "eks-platform:observability": {"alerts": {"receiver": "sns", "snsTopicArn": SNS_TOPIC}},
+        "eks-platform:fargateProfiles": [{"name": "batch", "selectors": [{"namespace": "batch"}]}],
+        "eks-platform:cluster": {"apiAccessCidrs": ["10.99.0.0/16", "192.168.4.0/24"]}},
+}
+
 
 def make_settings(stack: str = "dev", **raw: Any) -> Settings:
     """Settings as a stack file would give them; keyword names are config keys (camelCase)."""
@@ -63,4 +80,4 @@ def upstream(folder: str, name: str):
     return upstream_file(folder, name)
 
 
-__all__ = ["assert_config_error", "build_addon", "make_settings", "policy", "run", "upstream"]
+__all__ = ["DEV_SHARED_VARIANTS", "SNS_TOPIC", "assert_config_error", "build_addon", "make_settings", "policy", "run", "upstream"]

@@ -11,6 +11,7 @@ from components.monitoring import CHART, GRAFANA_SECRET, SLACK_SECRET, TYPE
 from harness import run_stack, stack_names
 from harness.upstream import SUBCHART_KEYS, load_yaml, missing_value_paths
 from harness.urns import evaluate
+from tests.conftest import DEV_SHARED_VARIANTS, SNS_TOPIC
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
@@ -182,12 +183,12 @@ def test_no_generated_password_in_the_plan_output(stack):
     assert needles and not [n for n in needles for text in outputs if n in text]
 
 
-TOPIC = "arn:aws:sns:us-east-1:123456789012:platform-alerts"
-SNS = {"eks-platform:observability": {"alerts": {"receiver": "sns", "snsTopicArn": TOPIC}}}
+TOPIC = SNS_TOPIC
 
 
 def test_sns_receiver_publishes_with_its_own_role_only():
-    rec = run_stack("dev", overrides=SNS, secrets=("eks-platform:observability",))
+    # SNS alerts, plus a Fargate profile and API networks that test_program.py reads (orthogonal: one evaluation)
+    rec = run_stack("dev", overrides=DEV_SHARED_VARIANTS["sns-fargate-api-cidrs"], secrets=("eks-platform:observability",))
     chart = release(rec)
     # the topic is a secret inside the values, so the whole values are kept secret in state
     values = chart.inputs["values"]["value"]

@@ -5,12 +5,14 @@ from __future__ import annotations
 import pytest
 
 from harness import run_stack, stack_names
+from tests.conftest import DEV_SHARED_VARIANTS
 
 AWS_STACKS = [s for s in stack_names() if s != "local"]
-# dev with a Fargate profile and listed API networks: orthogonal (compute vs the cluster's security group), so
-# the two tests that read them share one evaluation; each still asserts exactly what it did alone
-FARGATE_AND_API_CIDRS = {"eks-platform:fargateProfiles": [{"name": "batch", "selectors": [{"namespace": "batch"}]}],
-                         "eks-platform:cluster": {"apiAccessCidrs": ["10.99.0.0/16", "192.168.4.0/24"]}}
+
+
+def with_fargate_and_api_cidrs():
+    """dev with a Fargate profile and listed API networks (and SNS alerts: a variant shared with test_monitoring)."""
+    return run_stack("dev", overrides=DEV_SHARED_VARIANTS["sns-fargate-api-cidrs"], secrets=("eks-platform:observability",))
 
 
 @pytest.fixture(scope="module", params=stack_names())
@@ -80,7 +82,7 @@ def test_program_ordering_edges(name):
 
 
 def test_fargate_profiles_from_config_come_before_coredns():
-    rec = run_stack("dev", overrides=FARGATE_AND_API_CIDRS)
+    rec = with_fargate_and_api_cidrs()
     profile = rec.one("aws:eks/fargateProfile:FargateProfile")
     coredns = next(a for a in rec.of_type("aws:eks/addon:Addon") if a.inputs["addonName"] == "coredns")
     assert rec.depends_on(coredns, profile)
@@ -94,7 +96,7 @@ def test_preview_mode_evaluates_too():
 def test_api_access_defaults_to_the_vpc_and_takes_listed_networks():
     default = run_stack("dev").one("aws:ec2/securityGroup:SecurityGroup", "dev-cluster-api")
     assert default.inputs["ingress"][0]["cidrBlocks"] == ["10.10.0.0/16"]
-    listed = run_stack("dev", overrides=FARGATE_AND_API_CIDRS)
+    listed = with_fargate_and_api_cidrs()
     sg = listed.one("aws:ec2/securityGroup:SecurityGroup", "dev-cluster-api")
     assert sg.inputs["ingress"][0]["cidrBlocks"] == ["10.99.0.0/16", "192.168.4.0/24"]
 

@@ -11,7 +11,7 @@ from components.routes import TYPE, RoutesAddOn
 from harness import run_stack
 from harness.upstream import chart_missing_paths, schema_errors
 from settings import ConfigError, parse_settings
-from tests.conftest import build_addon
+from tests.conftest import DEV_SHARED_VARIANTS, build_addon
 
 CR = ("kubernetes:networking.istio.io/v1:Gateway", "kubernetes:networking.istio.io/v1:VirtualService")
 ISTIO = {"eks-platform:observability": {"grafana": {"exposure": "istio", "hostname": "grafana.dev.example.com"}}}
@@ -30,9 +30,13 @@ def chart(rec, name):
     return next(r for r in rec.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"].endswith(name))
 
 
-@pytest.mark.parametrize("stack", ["dev", "local"])
-def test_grafana_through_the_istio_gateway(stack):
-    rec = run_stack(stack, overrides=ISTIO)
+# on dev, with a mesh-injected team too (test_teams.py reads it; Teams and Routes are outside each other's
+# ordering: one evaluation for both)
+@pytest.mark.parametrize(("stack", "overrides"), [("dev", DEV_SHARED_VARIANTS["routed-grafana-injected-team"]),
+                                                  ("local", ISTIO)], ids=["dev", "local"])
+def test_grafana_through_the_istio_gateway(stack, overrides):
+    assert overrides["eks-platform:observability"] == ISTIO["eks-platform:observability"]
+    rec = run_stack(stack, overrides=overrides)
     (gateway,), (route,) = custom(rec, "Gateway"), custom(rec, "VirtualService")
     assert schema_errors(obj(gateway)) == [] and schema_errors(obj(route)) == []
     assert gateway.inputs["metadata"] == {"name": "platform", "namespace": "istio-ingress"}

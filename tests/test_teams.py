@@ -14,7 +14,7 @@ from harness.upstream import schema_errors
 from harness.urns import LOCAL_TEAMS, TEAM_ROLE, TEAM_ROLE2, TEAMS
 from settings.base import fill_tier_defaults
 from settings.teams import TeamSettings
-from tests.conftest import assert_config_error, build_addon, make_settings, run
+from tests.conftest import DEV_SHARED_VARIANTS, assert_config_error, build_addon, make_settings, run
 
 NAMESPACE, QUOTA, LIMITS = "kubernetes:core/v1:Namespace", "kubernetes:core/v1:ResourceQuota", \
     "kubernetes:core/v1:LimitRange"
@@ -356,7 +356,8 @@ def test_component_args_refuse_what_their_cluster_cannot_do():
 def test_a_team_may_join_the_mesh_with_restricted_pod_security():
     """With the Istio CNI node agent, injected pods need no istio-init with NET_ADMIN: an injected team
     namespace keeps Pod Security restricted (the teams' default)."""
-    rec = run_stack("dev", overrides={"eks-platform:teams": [{"name": "payments", "injection": True}]})
+    # with Grafana routed through the gateway too (test_routes.py reads it; orthogonal: one evaluation)
+    rec = run_stack("dev", overrides=DEV_SHARED_VARIANTS["routed-grafana-injected-team"])
     (ns,) = [r for r in rec.of_type(NAMESPACE) if r.inputs["metadata"]["name"] == "payments"]
     labels = ns.inputs["metadata"]["labels"]
     assert labels["istio-injection"] == "enabled"
