@@ -17,6 +17,7 @@ from settings import ConfigError, Settings, parse_settings
 # one of them reaches is in the other's ``after`` closure, so no ordering edge appears or goes) and each test
 # asserts only on its own part, exactly as it would alone. One evaluation instead of two.
 SNS_TOPIC = "arn:aws:sns:us-east-1:123456789012:platform-alerts"
+SLACK_URL = "https://hooks.slack.com/services/T000/B000/XXXXSECRETXXXX"
 DEV_SHARED_VARIANTS: dict[str, dict[str, Any]] = {
     # Grafana routed through the gateway (test_routes.py) + a team joining the mesh (test_teams.py)
     "routed-grafana-injected-team": {
@@ -28,6 +29,13 @@ DEV_SHARED_VARIANTS: dict[str, dict[str, Any]] = {
         "eks-platform:observability": {"alerts": {"receiver": "sns", "snsTopicArn": SNS_TOPIC}},
         "eks-platform:fargateProfiles": [{"name": "batch", "selectors": [{"namespace": "batch"}]}],
         "eks-platform:cluster": {"apiAccessCidrs": ["10.99.0.0/16", "192.168.4.0/24"]}},
+    # Alertmanager to Slack, a secret (test_monitoring.py) + Karpenter on Fargate with IRSA (test_karpenter.py);
+    # run with secrets=("eks-platform:observability",)
+    "slack-karpenter-on-fargate": {
+        "eks-platform:observability": {"alerts": {"receiver": "slack", "slackWebhookUrl": SLACK_URL,
+                                                  "slackChannel": "#alerts"}},
+        "eks-platform:cluster": {"irsa": True},
+        "eks-platform:karpenter": {"runOn": "fargate"}},
 }
 
 
@@ -80,4 +88,4 @@ def upstream(folder: str, name: str):
     return upstream_file(folder, name)
 
 
-__all__ = ["DEV_SHARED_VARIANTS", "SNS_TOPIC", "assert_config_error", "build_addon", "make_settings", "policy", "run", "upstream"]
+__all__ = ["DEV_SHARED_VARIANTS", "SLACK_URL", "SNS_TOPIC", "assert_config_error", "build_addon", "make_settings", "policy", "run", "upstream"]

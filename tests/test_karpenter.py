@@ -17,7 +17,7 @@ from harness.fakes import CLUSTER, fake_eks_handle
 from harness.upstream import load_cfn, missing_value_paths
 from harness.upstream import schema_errors as crd_schema_errors
 from settings import parse_settings
-from tests.conftest import assert_config_error, build_addon, make_settings, policy, run, upstream
+from tests.conftest import DEV_SHARED_VARIANTS, assert_config_error, build_addon, make_settings, policy, run, upstream
 
 POOL = "eks-platform:karpenter.nodePools[0]"
 NODE_POOL, NODE_CLASS = "kubernetes:karpenter.sh/v1:NodePool", "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
@@ -421,8 +421,10 @@ def test_every_child_is_parented_to_the_component(rec):
 
 @pytest.fixture(scope="module")
 def fargate_program():
-    return run_stack("dev", overrides={"eks-platform:cluster": {"irsa": True},
-                                       "eks-platform:karpenter": {"runOn": "fargate"}})
+    # dev with IRSA and the controller on Fargate, plus Slack alerts that test_monitoring.py reads (orthogonal:
+    # one evaluation for both)
+    return run_stack("dev", overrides=DEV_SHARED_VARIANTS["slack-karpenter-on-fargate"],
+                     secrets=("eks-platform:observability",))
 
 
 def test_in_the_program_karpenter_comes_after_compute(fargate_program):

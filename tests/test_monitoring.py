@@ -11,13 +11,10 @@ from components.monitoring import CHART, GRAFANA_SECRET, SLACK_SECRET, TYPE
 from harness import run_stack, stack_names
 from harness.upstream import SUBCHART_KEYS, load_yaml, missing_value_paths
 from harness.urns import evaluate
-from tests.conftest import DEV_SHARED_VARIANTS, SNS_TOPIC
+from tests.conftest import DEV_SHARED_VARIANTS, SLACK_URL, SNS_TOPIC
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
-SLACK_URL = "https://hooks.slack.com/services/T000/B000/XXXXSECRETXXXX"
-SLACK = {"eks-platform:observability": {"alerts": {"receiver": "slack", "slackWebhookUrl": SLACK_URL,
-                                                   "slackChannel": "#alerts"}}}
 
 
 def release(rec):
@@ -31,7 +28,9 @@ def prod():
 
 @pytest.fixture(scope="module")
 def slack():
-    return run_stack("dev", overrides=SLACK, secrets=("eks-platform:observability",))
+    # Slack alerts, plus Karpenter on Fargate that test_karpenter.py reads (orthogonal: one evaluation)
+    return run_stack("dev", overrides=DEV_SHARED_VARIANTS["slack-karpenter-on-fargate"],
+                     secrets=("eks-platform:observability",))
 
 
 def test_crds_are_their_own_step_before_the_chart(prod):
