@@ -36,7 +36,15 @@ DEV_SHARED_VARIANTS: dict[str, dict[str, Any]] = {
                                                   "slackChannel": "#alerts"}},
         "eks-platform:cluster": {"irsa": True},
         "eks-platform:karpenter": {"runOn": "fargate"}},
+    # Grafana through an ALB Ingress (test_routes.py) + the deployer listed as admin with clusterCreatorAdmin
+    # off (test_cluster.py); run with existing_clusters=ONE_MINOR_BEHIND (a deployed cluster one minor behind,
+    # test_cluster.py too)
+    "grafana-alb-deployer-admin": {
+        "eks-platform:observability": {"grafana": {"exposure": "alb", "hostname": "grafana.dev.example.com"}},
+        "eks-platform:cluster": {"adminPrincipalArns": ["arn:aws:iam::123456789012:user/mock"],
+                                 "clusterCreatorAdmin": False}},
 }
+ONE_MINOR_BEHIND = {"eks-platform-dev": "1.35"}
 
 
 def make_settings(stack: str = "dev", **raw: Any) -> Settings:
@@ -88,4 +96,4 @@ def upstream(folder: str, name: str):
     return upstream_file(folder, name)
 
 
-__all__ = ["DEV_SHARED_VARIANTS", "SLACK_URL", "SNS_TOPIC", "assert_config_error", "build_addon", "make_settings", "policy", "run", "upstream"]
+__all__ = ["DEV_SHARED_VARIANTS", "ONE_MINOR_BEHIND", "SLACK_URL", "SNS_TOPIC", "assert_config_error", "build_addon", "make_settings", "policy", "run", "upstream"]

@@ -15,14 +15,12 @@ from components.cluster import (
     kubeconfig,
     version_step_error,
 )
-from tests.conftest import make_settings, policy, run
+from tests.conftest import DEV_SHARED_VARIANTS, ONE_MINOR_BEHIND, make_settings, policy, run
 
 # the good halves of the two refusal tests below: a deployed cluster one minor behind, and the deployer
 # listed as admin with clusterCreatorAdmin off; orthogonal (the version check vs the access entries), so
-# one evaluation serves both
-DEPLOYER_ADMIN = {"eks-platform:cluster": {"adminPrincipalArns": ["arn:aws:iam::123456789012:user/mock"],
-                                           "clusterCreatorAdmin": False}}
-ONE_MINOR_BEHIND = {"eks-platform-dev": "1.35"}
+# one evaluation serves both (and test_routes.py's Grafana ALB, orthogonal too)
+DEPLOYER_ADMIN = DEV_SHARED_VARIANTS["grafana-alb-deployer-admin"]
 
 
 def build(stack: str = "dev", export_handle: bool = False, **cluster):

@@ -11,7 +11,7 @@ from components.routes import TYPE, RoutesAddOn
 from harness import run_stack
 from harness.upstream import chart_missing_paths, schema_errors
 from settings import ConfigError, parse_settings
-from tests.conftest import DEV_SHARED_VARIANTS, build_addon
+from tests.conftest import DEV_SHARED_VARIANTS, ONE_MINOR_BEHIND, build_addon
 
 CR = ("kubernetes:networking.istio.io/v1:Gateway", "kubernetes:networking.istio.io/v1:VirtualService")
 ISTIO = {"eks-platform:observability": {"grafana": {"exposure": "istio", "hostname": "grafana.dev.example.com"}}}
@@ -68,7 +68,11 @@ def test_no_routes_by_default():
 
 
 def test_grafana_through_an_alb_ingress():
-    rec = run_stack("dev", overrides=ALB)
+    # with the deployer as admin and a deployed cluster one minor behind, which test_cluster.py reads (orthogonal:
+    # one evaluation for both)
+    shared = DEV_SHARED_VARIANTS["grafana-alb-deployer-admin"]
+    assert shared["eks-platform:observability"] == ALB["eks-platform:observability"]
+    rec = run_stack("dev", overrides=shared, existing_clusters=ONE_MINOR_BEHIND)
     release = chart(rec, "kube-prometheus-stack")
     ingress = release.inputs["values"]["grafana"]["ingress"]
     assert ingress["enabled"] is True and ingress["ingressClassName"] == "alb"
