@@ -135,8 +135,13 @@ def build_addons(cluster: ClusterHandle, settings: Settings,
         if not addon.enabled(settings):
             continue
         handle = cluster.after(*(built[dep] for dep in addon.after if dep in built))
-        component = addon.build(f"{settings.stack}-{addon.key}", handle, settings)
-        built[addon] = component
-        for key, value in addon.exports(component).items():
-            pulumi.export(key, value)
+        built[addon] = build_addon(addon, handle, settings)
     return built
+
+
+def build_addon(addon: type[AddOn], cluster: ClusterHandle, settings: Settings) -> Any:
+    """One add-on on ``cluster``: its component ``<stack>-<key>``, and its stack outputs exported."""
+    component = addon.build(f"{settings.stack}-{addon.key}", cluster, settings)
+    for key, value in addon.exports(component).items():
+        pulumi.export(key, value)
+    return component

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pulumi
 import pytest
 
+from components import registry
 from harness import Recording, run
 from harness.fakes import fake_eks_handle, fake_kind_handle
 from harness.upstream import upstream_file
@@ -67,9 +67,7 @@ def build_addon(addon: Any, stack: str = "dev", secret_keys: frozenset[str] = fr
         if not addon.enabled(settings):
             return
         cluster = fake_kind_handle() if stack == "local" else fake_eks_handle(irsa=settings.cluster.irsa)
-        component = addon.build(f"{stack}-{addon.key}", cluster, settings)
-        for key, value in addon.exports(component).items():
-            pulumi.export(key, value)
+        registry.build_addon(addon, cluster, settings)
 
     return run(program, stack=stack)
 
