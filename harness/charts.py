@@ -62,7 +62,8 @@ def chart_dir(name: str, version: str) -> Path:
 def _render(name: str, version: str, values_json: str, release: str, namespace: str) -> tuple[dict, ...]:
     # a fresh load per render: a loaded chart rendered twice with other values fails on argo-cd 10.1.1
     # (its templates include each other's output, which the first render leaves behind)
-    manifests = helm_python.Chart.load(str(chart_dir(name, version))).render(values=json.loads(values_json), name=release, namespace=namespace)
+    chart = helm_python.Chart.load(str(chart_dir(name, version)))
+    manifests = chart.render(values=json.loads(values_json), name=release, namespace=namespace)
     # NOTES.txt is text for the user, not manifests (helm template leaves it out too)
     return tuple(doc for path, text in sorted(manifests.items()) if not path.endswith("NOTES.txt")
                  for doc in yaml.load_all(text, Loader=_LOADER) if isinstance(doc, dict))
