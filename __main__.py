@@ -7,14 +7,14 @@ order. Exports come with the parts that own them.
 
 import pulumi
 
-from components.cluster import ClusterArgs, EksCluster, check_deployer_not_listed, check_version_step
-from components.common import platform_tags
-from components.eks_addons import BASE_WAVE, AddonsArgs, EksAddons
-from components.fargate import FargateArgs, FargateProfiles
-from components.kind import KindCluster, KindClusterArgs
-from components.network import Network, NetworkArgs
-from components.node_groups import NodeGroups, NodeGroupsArgs
-from components.registry import build_addons
+from components.cluster.eks import ClusterArgs, EksCluster, check_deployer_not_listed, check_version_step
+from components.cluster.eks_addons import BASE_WAVE, AddonsArgs, EksAddons
+from components.cluster.fargate import FargateArgs, FargateProfiles
+from components.cluster.kind import KindCluster, KindClusterArgs
+from components.cluster.node_groups import NodeGroups, NodeGroupsArgs
+from components.core.common import platform_tags
+from components.core.registry import build_addons
+from components.network.vpc import Network, NetworkArgs
 from settings import Settings, load_settings
 
 

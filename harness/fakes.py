@@ -12,8 +12,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.common import IrsaFacts
-from components.handle import AwsFacts, ClusterHandle
+from components.core.common import IrsaFacts
+from components.core.handle import AwsFacts, ClusterHandle
 from harness.mocks import ACCOUNT_ID, REGION
 
 CLUSTER = "c1"

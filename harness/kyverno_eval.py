@@ -1,5 +1,5 @@
 """A small evaluator of Kyverno ``validate.pattern`` rules: the subset the platform's baseline policies
-(components/kyverno_policies.py) are written in, so tests can run example manifests against them
+(components/policy/policies.py) are written in, so tests can run example manifests against them
 without a cluster or the Kyverno CLI.
 
 Semantics follow Kyverno's documentation (kyverno.io/docs/policy-types/cluster-policy/validate,

@@ -655,7 +655,7 @@ RULES: tuple[Rule, ...] = (
          resource_check=check_hop_limit),
     Rule("node-group-launch-template", "Every managed node group uses the platform's launch template.",
          "CIS EKS 3.1; Pulumi eks-node-group-launch-template-required",
-         "create the node group through components/node_groups.py", MANDATORY,
+         "create the node group through components/cluster/node_groups.py", MANDATORY,
          resource_check=check_launch_template),
     Rule("no-ssh", "No SSH: no node group remoteAccess, no key pair on launch templates.",
          f"{BP}, Security: use SSM instead of SSH; checkov CKV_AWS_100",

@@ -320,8 +320,8 @@ def parse_settings(raw: dict[str, Any], stack: str, secret_keys: frozenset[str] 
         raise ConfigError(f"invalid configuration for stack '{stack}':\n  {PROJECT}:tier: must be one of "
                           f"{' | '.join(TIERS)}, i.e. 'dev', 'staging' or 'prod' (got {tier!r})")
     # Deferred import: the registry imports the components, which import settings.
-    from components.addon import config_given
-    from components.registry import aws_only_keys, config_errors
+    from components.core.addon import config_given
+    from components.core.registry import aws_only_keys, config_errors
 
     if target == "kind":
         refused = [k for k in (*AWS_CLUSTER_KEYS, *aws_only_keys(), "aws:region") if config_given(raw, k)]

@@ -14,7 +14,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 from settings.base import Model, invalid, tiered
 from settings.types import between, dns_label
 
-# The baseline controls (components/kyverno_policies.py builds one Enforce and one Audit policy each).
+# The baseline controls (components/policy/policies.py builds one Enforce and one Audit policy each).
 Control = Literal["disallow-privileged-containers", "disallow-host-namespaces", "disallow-host-path",
                   "require-requests-limits", "require-probes", "disallow-latest-tag",
                   "restrict-image-registries", "require-team-label"]

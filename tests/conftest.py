@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from components import registry
+from components.core import registry
 from harness import Recording, run
 from harness.fakes import fake_eks_handle, fake_kind_handle
 from harness.upstream import upstream_file
@@ -54,7 +54,7 @@ def make_settings(stack: str = "dev", **raw: Any) -> Settings:
 
 
 def build_addon(addon: Any, stack: str = "dev", secret_keys: frozenset[str] = frozenset(), **raw: Any) -> Recording:
-    """One add-on alone, as the registry treats it (components/registry.py build_addons): built only when
+    """One add-on alone, as the registry treats it (components/core/registry.py build_addons): built only when
     ``enabled``, named ``<stack>-<key>``, its exports exported, on a fake cluster of the stack's kind (IRSA
     as the settings say), with the settings ``raw`` (config keys, as ``make_settings``) give. What a stack
     variant builds of that add-on, without evaluating the whole program: for tests that assert on one

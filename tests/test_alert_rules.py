@@ -7,7 +7,7 @@ from __future__ import annotations
 import promql_parser
 import pytest
 
-from components.alert_rules import GROUPS, certificate_rules, rule_groups
+from components.observability.alert_rules import GROUPS, certificate_rules, rule_groups
 from harness import run_stack
 from tests.promql import documented, label_names, metric_names
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from components.argocd import BOOTSTRAP_PROJECT, FINALIZER, TYPE, WORKLOADS_PROJECT, ArgoCdAddOn
-from components.gitops_bootstrap import TYPE as BOOTSTRAP_TYPE
-from components.gitops_bootstrap import GitOpsBootstrapAddOn
+from components.gitops.argocd import BOOTSTRAP_PROJECT, FINALIZER, TYPE, WORKLOADS_PROJECT, ArgoCdAddOn
+from components.gitops.bootstrap import TYPE as BOOTSTRAP_TYPE
+from components.gitops.bootstrap import GitOpsBootstrapAddOn
 from harness import run_stack, stack_names
 from harness.upstream import chart_missing_paths, schema_errors
 from harness.urns import VARIANTS

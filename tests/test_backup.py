@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from components.ebs_backup import TYPE, EbsBackup, EbsBackupAddOn, EbsBackupArgs
-from components.ebs_csi import BACKUP_TAG_KEY, EbsCsiArgs, EbsCsiDriver
+from components.storage.ebs_backup import TYPE, EbsBackup, EbsBackupAddOn, EbsBackupArgs
+from components.storage.ebs_csi import BACKUP_TAG_KEY, EbsCsiArgs, EbsCsiDriver
 from harness import run_stack
 from harness.fakes import CLUSTER, fake_eks_handle, fake_kind_handle
 from settings import ConfigError, parse_settings

@@ -7,7 +7,7 @@ import json
 import pulumi
 import pytest
 
-from components.cluster import (
+from components.cluster.eks import (
     TYPE,
     ClusterArgs,
     EksCluster,

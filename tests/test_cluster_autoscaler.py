@@ -8,8 +8,7 @@ import pulumi
 import pytest
 
 import versions
-from components.cluster import ClusterArgs, EksCluster
-from components.cluster_autoscaler import (
+from components.autoscaling.cluster_autoscaler import (
     READ_ACTIONS,
     TYPE,
     WRITE_ACTIONS,
@@ -18,7 +17,8 @@ from components.cluster_autoscaler import (
     ScaledGroup,
     scaled_groups,
 )
-from components.node_groups import NodeGroups, NodeGroupsArgs
+from components.cluster.eks import ClusterArgs, EksCluster
+from components.cluster.node_groups import NodeGroups, NodeGroupsArgs
 from harness import run_stack
 from tests.conftest import make_settings, policy, run
 

@@ -11,8 +11,8 @@ import re
 import promql_parser
 import pytest
 
-from components import dashboards as d
-from components.monitoring import CHART, NAMESPACE, TYPE
+from components.observability import dashboards as d
+from components.observability.monitoring import CHART, NAMESPACE, TYPE
 from harness import run_stack
 from harness.upstream import load_yaml
 from tests.promql import documented, documented_labels, label_names, metric_names

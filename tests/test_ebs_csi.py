@@ -7,7 +7,7 @@ import pulumi_aws as aws
 import pytest
 
 import versions
-from components.ebs_csi import TYPE, EbsCsiAddOn, EbsCsiArgs, EbsCsiDriver
+from components.storage.ebs_csi import TYPE, EbsCsiAddOn, EbsCsiArgs, EbsCsiDriver
 from harness.fakes import OIDC_ISSUER, fake_eks_handle, fake_kind_handle
 from tests.conftest import make_settings, policy, run
 

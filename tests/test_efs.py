@@ -8,7 +8,7 @@ import pulumi_aws as aws
 import pytest
 
 import versions
-from components.efs_csi import TYPE, EfsCsiAddOn, EfsCsiArgs, EfsCsiDriver, mount_target_subnets
+from components.storage.efs_csi import TYPE, EfsCsiAddOn, EfsCsiArgs, EfsCsiDriver, mount_target_subnets
 from harness import run_stack
 from harness.fakes import OIDC_ISSUER, fake_eks_handle, fake_kind_handle
 from harness.urns import VARIANTS

@@ -10,7 +10,7 @@ import pulumi_aws as aws
 import pytest
 
 import versions
-from components.eks_addons import BASE_WAVE, COMPUTE_WAVE, TYPE, AddonsArgs, EksAddons
+from components.cluster.eks_addons import BASE_WAVE, COMPUTE_WAVE, TYPE, AddonsArgs, EksAddons
 from harness.fakes import fake_eks_handle
 from tests.conftest import run
 

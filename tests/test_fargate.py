@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from components.fargate import TYPE, FargateArgs, FargateProfiles
+from components.cluster.fargate import TYPE, FargateArgs, FargateProfiles
 from harness.fakes import fake_eks_handle
 from tests.conftest import make_settings, policy, run
 

@@ -1,4 +1,4 @@
-"""components/helm.py: a pinned Release on the handle's provider and readiness; release names; owned namespaces."""
+"""components/core/helm.py: a pinned Release on the handle's provider and readiness; release names; owned namespaces."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pulumi
 import pulumi_aws as aws
 
 import versions
-from components import helm
+from components.core import helm
 from harness.fakes import fake_eks_handle
 from tests.conftest import run
 

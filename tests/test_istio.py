@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 import versions
-from components.istio import GATEWAY, TYPE, Istio, IstioArgs
-from components.kind import HTTP_NODE_PORT, HTTPS_NODE_PORT
+from components.cluster.kind import HTTP_NODE_PORT, HTTPS_NODE_PORT
+from components.traffic.istio import GATEWAY, TYPE, Istio, IstioArgs
 from harness import PROJECT_DIR, run_stack
 from harness.fakes import fake_eks_handle, fake_kind_handle
 from harness.upstream import load_yaml, missing_value_paths, schema_errors

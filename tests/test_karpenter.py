@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 import versions
-from components.karpenter import TYPE, Karpenter, KarpenterAddOn, KarpenterArgs
+from components.autoscaling.karpenter import TYPE, Karpenter, KarpenterAddOn, KarpenterArgs
 from harness import ACCOUNT_ID, run_stack, stack_config, stack_names
 from harness.fakes import CLUSTER, fake_eks_handle
 from harness.upstream import load_cfn, missing_value_paths

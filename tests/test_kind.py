@@ -8,7 +8,7 @@ import yaml
 from pulumi.runtime import rpc
 
 import versions
-from components.kind import (
+from components.cluster.kind import (
     HTTP_NODE_PORT,
     HTTPS_NODE_PORT,
     TYPE,

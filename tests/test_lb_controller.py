@@ -10,7 +10,7 @@ import pulumi_aws as aws
 import pytest
 
 import versions
-from components.lb_controller import (
+from components.traffic.lb_controller import (
     TYPE,
     LoadBalancerController,
     LoadBalancerControllerAddOn,

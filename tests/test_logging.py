@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from components.logging import LOKI_URL, NAMESPACE, TYPE, LoggingAddOn
+from components.observability.logging import LOKI_URL, NAMESPACE, TYPE, LoggingAddOn
 from harness import run_stack
 from harness.upstream import chart_missing_paths
 from settings import ConfigError, parse_settings

@@ -6,9 +6,9 @@ import pulumi
 import pytest
 
 import versions
-from components.cluster import ClusterArgs, EksCluster
-from components.metrics_server import SELECTOR, TYPE, MetricsServer, MetricsServerArgs
-from components.node_groups import NodeGroups, NodeGroupsArgs
+from components.cluster.eks import ClusterArgs, EksCluster
+from components.cluster.node_groups import NodeGroups, NodeGroupsArgs
+from components.observability.metrics_server import SELECTOR, TYPE, MetricsServer, MetricsServerArgs
 from harness import run_stack
 from harness.fakes import fake_kind_handle
 from tests.conftest import make_settings, run

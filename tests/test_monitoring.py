@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 import versions
-from components.monitoring import CHART, GRAFANA_SECRET, SLACK_SECRET, TYPE
+from components.observability.monitoring import CHART, GRAFANA_SECRET, SLACK_SECRET, TYPE
 from harness import run_stack, stack_names
 from harness.upstream import SUBCHART_KEYS, load_yaml, missing_value_paths
 from harness.urns import evaluate

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.kyverno import excluded_namespaces
+from components.policy.kyverno import excluded_namespaces
 from harness.fakes import fake_eks_handle, fake_kind_handle
 from harness.urns import VARIANTS, evaluate
 from settings.types import PLATFORM_NAMESPACES

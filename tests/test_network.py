@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 import pytest
 
-from components.network import TYPE, Network, NetworkArgs
+from components.network.vpc import TYPE, Network, NetworkArgs
 from tests.conftest import make_settings, policy, run
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from components.node_groups import NODE_POLICIES, TYPE, NodeGroups, NodeGroupsArgs
+from components.cluster.node_groups import NODE_POLICIES, TYPE, NodeGroups, NodeGroupsArgs
 from harness.fakes import fake_eks_handle
 from tests.conftest import make_settings, policy, run
 

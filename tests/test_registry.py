@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from components.addon import AddOn
-from components.registry import REGISTRY, build_addons, config_errors, ordered
+from components.core.addon import AddOn
+from components.core.registry import REGISTRY, build_addons, config_errors, ordered
 from harness import run_stack
 from harness.urns import VARIANTS, evaluate
 from tests.conftest import make_settings
@@ -217,9 +217,9 @@ def test_components_readme_lists_every_addon_and_component_type():
 
 
 def test_enabled_follows_the_target_and_enabled_by():
-    from components.cluster_autoscaler import ClusterAutoscalerAddOn
-    from components.karpenter import KarpenterAddOn
-    from components.metrics_server import MetricsServerAddOn
+    from components.autoscaling.cluster_autoscaler import ClusterAutoscalerAddOn
+    from components.autoscaling.karpenter import KarpenterAddOn
+    from components.observability.metrics_server import MetricsServerAddOn
 
     ca = make_settings(autoscaling="cluster-autoscaler")
     assert KarpenterAddOn.enabled(make_settings()) and not KarpenterAddOn.enabled(ca)

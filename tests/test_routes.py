@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from components.monitoring import MonitoringAddOn
-from components.routes import TYPE, RoutesAddOn
+from components.observability.monitoring import MonitoringAddOn
+from components.traffic.routes import TYPE, RoutesAddOn
 from harness import run_stack
 from harness.upstream import chart_missing_paths, schema_errors
 from settings import ConfigError, parse_settings

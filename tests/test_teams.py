@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.teams import TYPE, Teams, TeamsAddOn, TeamsArgs, network_policies
+from components.tenancy.teams import TYPE, Teams, TeamsAddOn, TeamsArgs, network_policies
 from harness import run_stack, stack_names
 from harness.fakes import fake_eks_handle, fake_kind_handle
 from harness.upstream import schema_errors
@@ -150,8 +150,8 @@ def test_network_policies_deny_by_default_and_allow_exactly_the_platform_peers(s
 
 def test_the_gateway_peer_matches_the_gateway_pods_label():
     # the gateway chart labels its pods istio=<release name without istio->
-    from components.istio import GATEWAY
-    from components.teams import GATEWAY_PEER
+    from components.tenancy.teams import GATEWAY_PEER
+    from components.traffic.istio import GATEWAY
 
     assert GATEWAY_PEER["podSelector"]["matchLabels"]["istio"] == GATEWAY.removeprefix("istio-") == "ingressgateway"
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 import versions
-from components.alert_rules import certificate_rules
-from components.webhook_certificates import TYPE, WebhookCertificatesAddOn, WebhookCertificatesArgs
+from components.observability.alert_rules import certificate_rules
+from components.observability.webhook_certificates import TYPE, WebhookCertificatesAddOn, WebhookCertificatesArgs
 from harness import run_stack
 from harness.fakes import fake_kind_handle
 from tests.conftest import build_addon

@@ -1,0 +1,1 @@
+"""Node autoscaling: Karpenter or Cluster Autoscaler (platform:autoscaling:*)."""

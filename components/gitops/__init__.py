@@ -1,0 +1,1 @@
+"""GitOps: Argo CD and the root application of gitops/ (platform:gitops:*)."""

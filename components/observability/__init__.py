@@ -1,0 +1,1 @@
+"""Observability: the prometheus-operator CRDs, kube-prometheus-stack, alert rules, dashboards, logs, metrics-server, webhook certificate probes (platform:observability:*)."""

@@ -1,0 +1,1 @@
+"""In-cluster policy: Kyverno and the policies it enforces (platform:policy:*)."""

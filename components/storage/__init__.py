@@ -1,0 +1,1 @@
+"""Storage: the EBS and EFS CSI drivers and EBS backups (platform:storage:*)."""

@@ -1,0 +1,1 @@
+"""Tenancy: team namespaces, quotas, access and node pools (platform:tenancy:*)."""
