@@ -1,1 +1,3 @@
-"""The cluster: EKS (platform:eks:*), node groups and Fargate profiles (platform:compute:*), EKS managed add-ons, and kind (platform:kind:*)."""
+"""The cluster: EKS (platform:eks:*), node groups and Fargate profiles (platform:compute:*), EKS
+managed add-ons, and kind (platform:kind:*).
+"""

@@ -1,1 +1,3 @@
-"""The add-on contract, the registry that walks it, the cluster handle, Helm and shared helpers, and the table of names."""
+"""The add-on contract, the registry that walks it, the cluster handle, Helm and shared helpers, and
+the table of names.
+"""

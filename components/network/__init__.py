@@ -1,1 +1,3 @@
-"""The VPC: subnets tagged for load balancers and Karpenter, NAT, endpoints, flow logs (type tokens platform:network:*)."""
+"""The VPC: subnets tagged for load balancers and Karpenter, NAT, endpoints, flow logs (type tokens
+platform:network:*).
+"""

@@ -1,1 +1,3 @@
-"""Observability: the prometheus-operator CRDs, kube-prometheus-stack, alert rules, dashboards, logs, metrics-server, webhook certificate probes (platform:observability:*)."""
+"""Observability: the prometheus-operator CRDs, kube-prometheus-stack, alert rules, dashboards, logs,
+metrics-server, webhook certificate probes (platform:observability:*).
+"""
