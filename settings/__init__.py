@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 import versions
+from settings import gates
 from settings.addons import ClusterAutoscalerSettings, MetricsServerSettings
 from settings.aws import (
     DEFAULT_NODE_GROUPS,
@@ -34,6 +35,7 @@ from settings.base import (
     invalid,
     tiered,
 )
+from settings.gates import config_given
 from settings.gitops import ArgoCdSettings
 from settings.karpenter import FARGATE_PROFILE, KarpenterSettings
 from settings.kyverno import KyvernoSettings
@@ -319,12 +321,8 @@ def parse_settings(raw: dict[str, Any], stack: str, secret_keys: frozenset[str] 
     if tier not in TIERS:
         raise ConfigError(f"invalid configuration for stack '{stack}':\n  {PROJECT}:tier: must be one of "
                           f"{' | '.join(TIERS)}, i.e. 'dev', 'staging' or 'prod' (got {tier!r})")
-    # Deferred import: the registry imports the components, which import settings.
-    from components.core.addon import config_given
-    from components.core.registry import aws_only_keys, config_errors
-
     if target == "kind":
-        refused = [k for k in (*AWS_CLUSTER_KEYS, *aws_only_keys(), "aws:region") if config_given(raw, k)]
+        refused = [k for k in (*AWS_CLUSTER_KEYS, *gates.aws_only_keys(), "aws:region") if config_given(raw, k)]
         if refused:
             keys = ", ".join(k if ":" in k else f"{PROJECT}:{k}" for k in refused)
             raise ConfigError(
@@ -354,7 +352,7 @@ def parse_settings(raw: dict[str, Any], stack: str, secret_keys: frozenset[str] 
         raise ConfigError(format_validation_error(exc, stack)) from None
     # sections of disabled add-ons (pools that would never be created must not look configured),
     # and add-ons that must never run together (Karpenter and Cluster Autoscaler)
-    errors = config_errors(settings, raw, PROJECT)
+    errors = gates.config_errors(settings, raw, PROJECT)
     if config_given(raw, "observability.logs.loki") and settings.logs_backend != "loki":
         errors.append(f"{PROJECT}:observability.logs.loki: only applies with {PROJECT}:observability.logs.backend "
                       f"'loki' (it is '{settings.logs_backend}'); remove it or set the backend to 'loki'")

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from components.gitops.argocd import BOOTSTRAP_PROJECT, FINALIZER, TYPE, WORKLOADS_PROJECT, ArgoCdAddOn
+from components.gitops.argo import BOOTSTRAP_PROJECT, FINALIZER, WORKLOADS_PROJECT
+from components.gitops.argocd import TYPE, ArgoCdAddOn
 from components.gitops.bootstrap import TYPE as BOOTSTRAP_TYPE
 from components.gitops.bootstrap import GitOpsBootstrapAddOn
 from harness import run_stack, stack_names

@@ -9,7 +9,9 @@ import json
 
 import pytest
 
-from components.observability.logging import LOKI_URL, NAMESPACE, TYPE, LoggingAddOn
+from components.core.names import LOKI_URL
+from components.observability import logging as logging_addon
+from components.observability.logging import NAMESPACE, TYPE, LoggingAddOn
 from harness import run_stack
 from harness.upstream import chart_missing_paths
 from settings import ConfigError, parse_settings
@@ -238,3 +240,9 @@ def test_bad_config_names_the_key(stack, raw, key, valid):
     with pytest.raises(ConfigError) as err:
         parse_settings({**(R if stack != "local" else {}), **raw}, stack)
     assert f"eks-platform:{key}" in str(err.value) and valid in str(err.value), str(err.value)
+
+
+def test_the_shared_loki_url_is_the_logging_addons_service():
+    # names.LOKI_URL is what Grafana's datasource uses; the logging add-on names the Service and port
+    service, port = logging_addon.LOKI, logging_addon.LOKI_PORT
+    assert f"http://{service}.{NAMESPACE}.svc.cluster.local:{port}" == LOKI_URL

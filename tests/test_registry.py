@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 
 from components.core.addon import AddOn
-from components.core.registry import REGISTRY, build_addons, config_errors, ordered
+from components.core.registry import ADDONS, REGISTRY, Entry, build_addons, ordered
 from harness import run_stack
 from harness.urns import VARIANTS, evaluate
+from settings.gates import GATES, Gate, config_errors
 from tests.conftest import make_settings
 
 K8S_PROVIDER = "pulumi:providers:kubernetes"
@@ -44,24 +45,37 @@ def variant(request):
 
 
 def test_registry_keys_are_unique_and_every_edge_is_registered():
-    keys = [a.key for a in REGISTRY]
+    keys = [a.key for a in ADDONS]
     assert len(set(keys)) == len(keys)
-    order = ordered()
-    assert set(order) == set(REGISTRY)
-    for addon in REGISTRY:
-        for dep in addon.after:
-            assert order.index(dep) < order.index(addon), (addon.__name__, dep.__name__)
+    order = [e.addon for e in ordered()]
+    assert set(order) == set(ADDONS)
+    for entry in REGISTRY:
+        for dep in entry.after:
+            assert order.index(dep) < order.index(entry.addon), (entry.addon.__name__, dep.__name__)
+
+
+def test_every_addon_has_its_own_gate_and_every_gate_an_addon():
+    # settings refuse what the gates forbid without importing a component: a gate missing from
+    # settings.gates.GATES would let its add-on's sections through unchecked
+    owners = [a.__dict__.get("gate") for a in ADDONS]
+    assert None not in owners, [a.__name__ for a in ADDONS if "gate" not in a.__dict__]
+    assert sorted(g.name for g in owners) == sorted(g.name for g in GATES) and len(set(owners)) == len(owners)
+    for addon in ADDONS:
+        assert addon.gate.name == addon.__name__.removesuffix("AddOn"), addon.__name__
+        assert (addon.aws_only, addon.config_keys, addon.enabled_by) == \
+            (addon.gate.aws_only, addon.gate.config_keys, addon.gate.enabled_by)
 
 
 def test_every_declared_edge_is_recorded(variant):
     stack, rec = variant
     checked = 0
-    for addon in REGISTRY:
+    for entry in REGISTRY:
+        addon = entry.addon
         mine = component_of(rec, stack, addon)
         if mine is None:
             continue
         objects = kubernetes_objects(rec, descendants(rec, mine))
-        for dep in addon.after:
+        for dep in entry.after:
             theirs = component_of(rec, stack, dep)
             if theirs is None:
                 continue
@@ -81,7 +95,7 @@ def test_kubernetes_objects_wait_for_compute_and_aws_side_does_not(variant):
     groups = rec.of_type("aws:eks/nodeGroup:NodeGroup")
     if not groups:
         return
-    for addon in REGISTRY:
+    for addon in ADDONS:
         component = component_of(rec, stack, addon)
         if component is None:
             continue
@@ -111,55 +125,50 @@ def test_node_role_and_templates_start_with_the_cluster_and_node_groups_wait_for
 
 class _A(AddOn):
     key = "a"
+    gate = Gate("_A")
 
 
 class _B(AddOn):
     key = "b"
-    after = (_A,)
+    gate = Gate("_B")
 
 
 class _C(AddOn):
     key = "c"
-    after = (_B,)
-    conflicts = (_A,)
-    enabled_by = ("autoscaling", "karpenter")
+    gate = Gate("_C", enabled_by=("autoscaling", "karpenter"), conflicts=("_A",))
 
 
 def test_order_follows_after_edges_whatever_the_registry_order():
-    assert ordered((_C, _B, _A)) == [_A, _B, _C]
+    a, b, c = Entry(_A), Entry(_B, after=(_A,)), Entry(_C, after=(_B,))
+    assert ordered((c, b, a)) == [a, b, c]
 
 
 def test_a_cycle_and_an_unregistered_edge_are_refused():
     class Loop1(AddOn):
         key = "l1"
+        gate = Gate("Loop1")
 
     class Loop2(AddOn):
         key = "l2"
-        after = (Loop1,)
+        gate = Gate("Loop2")
 
-    Loop1.after = (Loop2,)
-    with pytest.raises(ValueError, match="cycle"):
-        ordered((Loop1, Loop2))
-    with pytest.raises(ValueError, match="not in the registry"):
-        ordered((_B,))
+    with pytest.raises(ValueError, match="cycle: Loop1 -> Loop2 -> Loop1"):
+        ordered((Entry(Loop1, after=(Loop2,)), Entry(Loop2, after=(Loop1,))))
+    with pytest.raises(ValueError, match=r"_B refers to \['_A'\], which are not in the registry"):
+        ordered((Entry(_B, after=(_A,)),))
 
 
 def test_conflicting_addons_both_enabled_are_a_config_error():
-    errors = config_errors(make_settings(), {}, "eks-platform", registry=(_A, _B, _C))
+    errors = config_errors(make_settings(), {}, "eks-platform", gates=(_A.gate, _B.gate, _C.gate))
     assert any("_C and _A must not both be enabled" in e for e in errors), errors
+    # not when one of them is off
+    assert config_errors(make_settings(autoscaling="cluster-autoscaler"), {}, "eks-platform",
+                         gates=(_A.gate, _C.gate)) == []
 
 
 def test_a_section_of_a_disabled_addon_names_the_key_that_enables_it():
-    class Off(AddOn):
-        key = "off"
-        config_keys = ("metricsServer",)
-        enabled_by = ("autoscaling", "cluster-autoscaler")
-
-        @classmethod
-        def enabled(cls, settings):
-            return False
-
-    (error,) = config_errors(make_settings(), {"metricsServer": {}}, "eks-platform", registry=(Off,))
+    off = Gate("Off", config_keys=("metricsServer",), enabled_by=("autoscaling", "cluster-autoscaler"))
+    (error,) = config_errors(make_settings(), {"metricsServer": {}}, "eks-platform", gates=(off,))
     assert "eks-platform:metricsServer" in error and "eks-platform:autoscaling is 'cluster-autoscaler'" in error
     assert "but it is 'karpenter'" in error
 
@@ -171,6 +180,8 @@ def test_build_addons_skips_disabled_ones_and_hands_each_the_components_it_comes
     seen = {}
 
     class Recorder(AddOn):
+        gate = Gate("Recorder")
+
         @classmethod
         def build(cls, name, cluster, settings):
             seen[cls.key] = (name, cluster.readiness)
@@ -181,17 +192,14 @@ def test_build_addons_skips_disabled_ones_and_hands_each_the_components_it_comes
 
     class Second(Recorder):
         key = "second"
-        after = (First,)
 
     class Never(Recorder):
         key = "never"
-
-        @classmethod
-        def enabled(cls, settings):
-            return False
+        gate = Gate("Never", enabled_by=("autoscaling", "cluster-autoscaler"))
 
     def program():
-        built = build_addons(fake_eks_handle(), make_settings(), registry=(Second, Never, First))
+        registry = (Entry(Second, after=(First, Never)), Entry(Never), Entry(First))
+        built = build_addons(fake_eks_handle(), make_settings(), registry=registry)
         assert list(built) == [First, Second]
 
     run(program)
@@ -208,12 +216,15 @@ def test_components_readme_lists_every_addon_and_component_type():
     from harness import PROJECT_DIR
 
     readme = (PROJECT_DIR / "components" / "README.md").read_text()
-    for addon in REGISTRY:
+    for addon in ADDONS:
         assert f"`{addon.__name__}` (`{addon.key}`" in readme, addon.__name__
-    for module in pkgutil.iter_modules(components.__path__):
-        token = getattr(importlib.import_module(f"components.{module.name}"), "TYPE", None)
+    tokens = []
+    for module in pkgutil.walk_packages(components.__path__, "components."):
+        token = getattr(importlib.import_module(module.name), "TYPE", None)
         if token:
+            tokens.append(token)
             assert f"`{token}`" in readme, token
+    assert len(tokens) >= len(ADDONS), tokens
 
 
 def test_enabled_follows_the_target_and_enabled_by():

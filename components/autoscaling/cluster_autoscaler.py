@@ -31,6 +31,7 @@ from components.core import helm
 from components.core.addon import AddOn
 from components.core.common import PlatformComponent, child_opts, policy_document, statement, workload_identity
 from components.core.handle import ClusterHandle
+from settings import gates
 from settings.addons import ClusterAutoscalerSettings
 from settings.aws import NodeGroupSettings
 
@@ -191,9 +192,7 @@ class ClusterAutoscalerAddOn(AddOn):
     """Node autoscaling of the managed node groups; never together with Karpenter."""
 
     key = "cluster-autoscaler"
-    aws_only = True
-    config_keys = ("clusterAutoscaler",)
-    enabled_by = ("autoscaling", "cluster-autoscaler")
+    gate = gates.CLUSTER_AUTOSCALER
 
     @classmethod
     def build(cls, name, cluster, settings):

@@ -23,7 +23,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.autoscaling.cluster_autoscaler import ClusterAutoscalerAddOn
+from components.autoscaling.node_pools import node_pool_spec
 from components.core import helm
 from components.core.addon import AddOn
 from components.core.common import (
@@ -36,9 +36,9 @@ from components.core.common import (
     workload_identity,
 )
 from components.core.handle import AwsFacts, ClusterHandle
-from components.observability.monitoring_crds import MonitoringCrdsAddOn
-from components.storage.ebs_csi import EbsCsiAddOn
-from settings.karpenter import KarpenterSettings, NodeClassSettings, NodePoolSettings
+from components.core.names import NODE_POOL_API
+from settings import gates
+from settings.karpenter import KarpenterSettings, NodeClassSettings
 
 TYPE = "platform:autoscaling:Karpenter"
 NAMESPACE, SERVICE_ACCOUNT = "kube-system", "karpenter"
@@ -53,7 +53,7 @@ INTERRUPTION_RULES: dict[str, tuple[str, str]] = {
     "state-change": ("aws.ec2", "EC2 Instance State-change Notification"),
     "reservation-interruption": ("aws.ec2", "EC2 Capacity Reservation Instance Interruption Warning"),
 }
-NODE_CLASS_API, NODE_POOL_API = "karpenter.k8s.aws/v1", "karpenter.sh/v1"
+NODE_CLASS_API = "karpenter.k8s.aws/v1"
 # Draining a pool's nodes honours PodDisruptionBudgets and grace periods: give it time on delete.
 CR_TIMEOUTS = pulumi.CustomTimeouts(create="10m", update="10m", delete="45m")
 
@@ -232,41 +232,6 @@ def node_class_spec(nc: NodeClassSettings, *, cluster_name: str, role_name: pulu
     }
 
 
-def node_pool_spec(pool: NodePoolSettings, config: KarpenterSettings) -> dict[str, Any]:
-    requirements = [
-        {"key": "karpenter.sh/capacity-type", "operator": "In", "values": list(pool.capacity_types)},
-        {"key": "kubernetes.io/arch", "operator": "In", "values": list(pool.architectures)},
-        {"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]},
-        {"key": "karpenter.k8s.aws/instance-category", "operator": "In", "values": list(pool.instance_categories)},
-        {"key": "karpenter.k8s.aws/instance-generation", "operator": "Gt",
-         "values": [str(pool.min_instance_generation - 1)]},
-        *(r.render() for r in pool.requirements),
-    ]
-    template_spec: dict[str, Any] = {
-        "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": pool.node_class},
-        "requirements": requirements,
-        "expireAfter": pool.expire_after,
-    }
-    if pool.taints:
-        template_spec["taints"] = [t.render() for t in pool.taints]
-    if pool.termination_grace_period is not None:
-        template_spec["terminationGracePeriod"] = pool.termination_grace_period
-    template: dict[str, Any] = {"spec": template_spec}
-    if pool.labels:
-        template["metadata"] = {"labels": dict(pool.labels)}
-    budgets = pool.disruption.budgets if pool.disruption.budgets is not None else config.default_budgets
-    spec: dict[str, Any] = {
-        "template": template,
-        "disruption": {"consolidationPolicy": pool.disruption.consolidation_policy,
-                       "consolidateAfter": pool.disruption.consolidate_after,
-                       "budgets": [b.render() for b in budgets]},
-        "limits": (pool.limits or config.default_limits).render(),
-    }
-    if pool.weight is not None:
-        spec["weight"] = pool.weight
-    return spec
-
-
 class Karpenter(PlatformComponent):
     node_role: aws.iam.Role
     controller_role: aws.iam.Role
@@ -389,14 +354,7 @@ class KarpenterAddOn(AddOn):
     """Node autoscaling with Karpenter (the default); never together with Cluster Autoscaler."""
 
     key = "karpenter"
-    aws_only = True
-    # Destroy deletes the NodePools (Karpenter drains their nodes) before the EBS CSI driver, so
-    # volumes detach and VolumeAttachments go away instead of holding the drain forever.
-    # and its ServiceMonitor needs the monitoring CRDs (when monitoring is on)
-    after = (EbsCsiAddOn, MonitoringCrdsAddOn)
-    conflicts = (ClusterAutoscalerAddOn,)
-    config_keys = ("karpenter",)
-    enabled_by = ("autoscaling", "karpenter")
+    gate = gates.KARPENTER
 
     @classmethod
     def build(cls, name, cluster, settings):

@@ -26,6 +26,7 @@ from components.core.common import (
     statement,
 )
 from components.core.handle import AwsFacts, ClusterHandle
+from components.core.names import principal_slug
 from settings.aws import ClusterSettings
 from settings.base import ConfigError
 
@@ -282,9 +283,3 @@ class EksCluster(PlatformComponent):
                 access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"), opts=child_opts(self, was))
             made += [entry, assoc]
         return made
-
-
-def principal_slug(arn: str) -> str:
-    """``arn:aws:iam::123456789012:role/team/Admin`` -> ``123456789012-role-team-Admin``: a stable,
-    readable logical name (URNs may not contain '::')."""
-    return arn.split("::", 1)[1].replace(":", "-").replace("/", "-")

@@ -19,6 +19,7 @@ import versions
 from components.core.addon import AddOn
 from components.core.common import PlatformComponent, child_opts
 from components.core.handle import ClusterHandle
+from settings import gates
 
 TYPE = "platform:eks:Addons"
 BASE_WAVE = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
@@ -83,7 +84,7 @@ class CoreDnsAddOn(AddOn):
     sits DEGRADED until its create timeout). kind brings its own CoreDNS."""
 
     key = "addons-compute"
-    aws_only = True
+    gate = gates.CORE_DNS
 
     @classmethod
     def build(cls, name, cluster, settings):

@@ -30,11 +30,10 @@ import yaml
 import versions
 from components.core.common import PlatformComponent, child_opts
 from components.core.handle import ClusterHandle
+from components.core.names import HTTP_NODE_PORT, HTTPS_NODE_PORT
 from settings import KindSettings
 
 TYPE = "platform:kind:Cluster"
-# NodePorts the ingress gateway listens on inside the cluster; the host ports map onto them.
-HTTP_NODE_PORT, HTTPS_NODE_PORT = 30080, 30443
 INGRESS_LABEL = "ingress-ready=true"
 
 

@@ -1,18 +1,17 @@
-"""The add-on contract: what every cluster add-on declares, and how the registry walks them.
+"""The add-on contract: what every cluster add-on declares; the registry walks them.
 
 An add-on is a class with class attributes and three class methods, and one line in
-``components/core/registry.py``. It refers to the add-ons it comes after by class, never by string
-(cdk-eks-blueprints' ``ClusterAddOn`` is the model, without its string-keyed dependencies).
+``components/core/registry.py``, which also says which add-ons it comes after (by class, never by
+string: cdk-eks-blueprints' ``ClusterAddOn`` is the model, without its string-keyed dependencies). An
+add-on module never imports another add-on's module: ordering is the registry's, shared names are in
+``components/core/names.py``.
 
 - ``key``: the name suffix of its component, ``f"{stack}-{key}"``; it is part of every URN below
   it, so it is frozen once deployed.
-- ``aws_only``: refused on kind (its ``config_keys`` are refused there too, naming the key).
-- ``after``: add-ons whose component must exist first. The walk gives the add-on a handle whose
-  readiness includes them, so its Kubernetes objects and pod-running resources wait for them (and
-  are deleted before them); its IAM and other AWS-side resources do not wait.
-- ``conflicts``: add-ons that must never be enabled together with it.
-- ``config_keys``: top-level config sections that configure only this add-on; setting one while
-  the add-on is disabled is a config error that says how to enable it (``enabled_by``, a config key and its value).
+- ``gate``: its entry in ``settings/gates.py``: when it is on (``enabled_by``), whether it is AWS-only
+  (``aws_only``: refused on kind), the config sections that configure only it (``config_keys``) and
+  what it conflicts with. Settings refuse what the gate forbids before any resource; the class exposes
+  the gate's ``aws_only``, ``config_keys`` and ``enabled_by``.
 - ``enabled(settings)``, ``build(name, cluster, settings)``, ``exports(component)``.
 """
 
@@ -21,46 +20,32 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pulumi
-from pydantic.alias_generators import to_snake
+
+from settings.gates import Gate
 
 if TYPE_CHECKING:
     from components.core.handle import ClusterHandle
     from settings import Settings
 
 
-def config_value(settings: Settings, key: str) -> Any:
-    """The validated value of a config key, nested keys dotted (``autoscaling``,
-    ``traffic.loadBalancerController.enabled``)."""
-    value: Any = settings
-    for part in key.split("."):
-        value = getattr(value, to_snake(part))
-    return value
-
-
-def config_given(raw: Any, key: str) -> bool:
-    """Whether the stack's raw config sets ``key`` (nested keys dotted)."""
-    for part in key.split("."):
-        if not isinstance(raw, dict) or part not in raw:
-            return False
-        raw = raw[part]
-    return True
-
-
 class AddOn:
     key: ClassVar[str]
+    gate: ClassVar[Gate]
     aws_only: ClassVar[bool] = False
-    after: ClassVar[tuple[type[AddOn], ...]] = ()
-    conflicts: ClassVar[tuple[type[AddOn], ...]] = ()
     config_keys: ClassVar[tuple[str, ...]] = ()
-    enabled_by: ClassVar[tuple[str, str] | None] = None
-    """The config key and value that enable it, as a user sets them: ("autoscaling", "karpenter")."""
+    enabled_by: ClassVar[tuple[str, Any] | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # the gate is the one declaration; the class reads it (set once, when the class is defined)
+        super().__init_subclass__(**kwargs)
+        gate = cls.__dict__.get("gate")
+        if gate is not None:
+            cls.aws_only, cls.config_keys, cls.enabled_by = gate.aws_only, gate.config_keys, gate.enabled_by
 
     @classmethod
     def enabled(cls, settings: Settings) -> bool:
         """On its targets (EKS only when ``aws_only``) and, with ``enabled_by``, when that key has that value."""
-        if cls.aws_only and not settings.is_aws:
-            return False
-        return cls.enabled_by is None or config_value(settings, cls.enabled_by[0]) == cls.enabled_by[1]
+        return cls.gate.on(settings)
 
     @classmethod
     def build(cls, name: str, cluster: ClusterHandle, settings: Settings) -> pulumi.ComponentResource:

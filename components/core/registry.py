@@ -1,13 +1,17 @@
-"""The one list of cluster add-ons, and the walk that builds them in dependency order.
+"""The one list of cluster add-ons, what each comes after, and the walk that builds them in that order.
 
-``__main__.py`` builds the cluster (EKS or kind), then calls ``build_addons``. Settings derive
-their gates from the same list (``config_errors``): a section of a disabled add-on, an AWS-only
-add-on on kind, two conflicting add-ons.
+``__main__.py`` builds the cluster (EKS or kind), then calls ``build_addons``. Ordering is declared
+here, by class, in each add-on's ``Entry``: an add-on module never imports another add-on's module
+(``make lint`` checks it, .importlinter). ``after``: add-ons whose component must exist first. The walk
+gives the add-on a handle whose readiness includes them, so its Kubernetes objects and pod-running
+resources wait for them (and are deleted before them); its IAM and other AWS-side resources do not
+wait. What may be configured when, and what conflicts, is the add-ons' gates (settings/gates.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pulumi
@@ -15,7 +19,7 @@ import pulumi
 from components.autoscaling.cluster_autoscaler import ClusterAutoscalerAddOn
 from components.autoscaling.karpenter import KarpenterAddOn
 from components.cluster.eks_addons import CoreDnsAddOn
-from components.core.addon import AddOn, config_given, config_value
+from components.core.addon import AddOn
 from components.gitops.argocd import ArgoCdAddOn
 from components.gitops.bootstrap import GitOpsBootstrapAddOn
 from components.observability.logging import LoggingAddOn
@@ -36,106 +40,98 @@ if TYPE_CHECKING:
     from components.core.handle import ClusterHandle
     from settings import Settings
 
-REGISTRY: tuple[type[AddOn], ...] = (
-    MonitoringCrdsAddOn,
-    CoreDnsAddOn,
-    EbsCsiAddOn,
-    EbsBackupAddOn,
-    EfsCsiAddOn,
-    KarpenterAddOn,
-    ClusterAutoscalerAddOn,
-    MetricsServerAddOn,
-    LoadBalancerControllerAddOn,
-    IstioAddOn,
-    MonitoringAddOn,
-    LoggingAddOn,
-    ArgoCdAddOn,
-    GitOpsBootstrapAddOn,
-    RoutesAddOn,
-    KyvernoAddOn,
-    TeamsAddOn,
-    WebhookCertificatesAddOn,
+
+@dataclass(frozen=True)
+class Entry:
+    """One registered add-on and the add-ons it comes after (each with the reason, in a comment)."""
+
+    addon: type[AddOn]
+    after: tuple[type[AddOn], ...] = ()
+
+
+REGISTRY: tuple[Entry, ...] = (
+    Entry(MonitoringCrdsAddOn),
+    Entry(CoreDnsAddOn),
+    Entry(EbsCsiAddOn),
+    Entry(EbsBackupAddOn),
+    Entry(EfsCsiAddOn),
+    # Destroy deletes the NodePools (Karpenter drains their nodes) before the EBS CSI driver, so volumes
+    # detach and VolumeAttachments go away instead of holding the drain forever; and its ServiceMonitor
+    # needs the monitoring CRDs (when monitoring is on)
+    Entry(KarpenterAddOn, after=(EbsCsiAddOn, MonitoringCrdsAddOn)),
+    Entry(ClusterAutoscalerAddOn),
+    # its ServiceMonitor needs the monitoring CRDs (when monitoring is on)
+    Entry(MetricsServerAddOn, after=(MonitoringCrdsAddOn,)),
+    # its ServiceMonitor needs the monitoring CRDs (when monitoring is on)
+    Entry(LoadBalancerControllerAddOn, after=(MonitoringCrdsAddOn,)),
+    # the gateway's LoadBalancer Service needs the controller on create and on delete; its monitors
+    # need the monitoring CRDs (when monitoring is on)
+    Entry(IstioAddOn, after=(LoadBalancerControllerAddOn, MonitoringCrdsAddOn)),
+    # its CRDs; volumes on the gp3 class (on destroy the claims go before the driver); and Grafana's ALB
+    # Ingress (exposure alb) needs the load balancer controller to make it, and to delete the ALB on destroy
+    Entry(MonitoringAddOn, after=(MonitoringCrdsAddOn, EbsCsiAddOn, LoadBalancerControllerAddOn)),
+    # its ServiceMonitors after the CRDs; Loki's volume on the gp3 class (on destroy, the claim goes first)
+    Entry(LoggingAddOn, after=(MonitoringCrdsAddOn, EbsCsiAddOn)),
+    # its ServiceMonitors; and the load balancer controller for its ALB Ingress (exposure alb), which it
+    # makes and deletes. What the synced workloads use is the bootstrap's concern: Argo CD starts early.
+    Entry(ArgoCdAddOn, after=(MonitoringCrdsAddOn, LoadBalancerControllerAddOn)),
+    # Argo CD's CRDs and controllers; and what the synced workloads use (volumes, Karpenter nodes, ALBs,
+    # the mesh), so that on destroy they are removed first
+    Entry(GitOpsBootstrapAddOn,
+          after=(ArgoCdAddOn, EbsCsiAddOn, KarpenterAddOn, LoadBalancerControllerAddOn, IstioAddOn)),
+    # the gateway and Istio's CRDs; and the Services routed to (deleted after their routes)
+    Entry(RoutesAddOn, after=(IstioAddOn, MonitoringAddOn, ArgoCdAddOn)),
+    # its ServiceMonitors need the prometheus-operator CRDs (when monitoring is on)
+    Entry(KyvernoAddOn, after=(MonitoringCrdsAddOn,)),
+    # team NodePools need Karpenter (and go first on destroy, while it drains their nodes); injected
+    # namespaces and the allow rules for istiod and the gateway come once Istio runs; Kyverno's policies
+    # before the teams' namespaces (and so before their workloads); on destroy the teams go first, while
+    # the webhooks still answer
+    Entry(TeamsAddOn, after=(KarpenterAddOn, IstioAddOn, KyvernoAddOn)),
+    # the chart's ServiceMonitors and the PrometheusRule need the monitoring stack (CRDs, operator webhook)
+    Entry(WebhookCertificatesAddOn, after=(MonitoringAddOn,)),
 )
+ADDONS: tuple[type[AddOn], ...] = tuple(e.addon for e in REGISTRY)
 
 
-def ordered(registry: Sequence[type[AddOn]] = REGISTRY) -> list[type[AddOn]]:
-    """The add-ons in an order where each comes after everything in its ``after`` (registry order
+def ordered(registry: Sequence[Entry] = REGISTRY) -> list[Entry]:
+    """The entries in an order where each comes after everything in its ``after`` (registry order
     otherwise). Raises ValueError on a cycle or an ``after`` that is not registered."""
-    known = set(registry)
-    for addon in registry:
-        missing = [a.__name__ for a in (*addon.after, *addon.conflicts) if a not in known]
+    by_addon = {e.addon: e for e in registry}
+    for entry in registry:
+        missing = [a.__name__ for a in entry.after if a not in by_addon]
         if missing:
-            raise ValueError(f"{addon.__name__} refers to {missing}, which are not in the registry")
-    done: list[type[AddOn]] = []
-    visiting: list[type[AddOn]] = []
+            raise ValueError(f"{entry.addon.__name__} refers to {missing}, which are not in the registry")
+    done: list[Entry] = []
+    visiting: list[Entry] = []
 
-    def visit(addon: type[AddOn]) -> None:
-        if addon in done:
+    def visit(entry: Entry) -> None:
+        if entry in done:
             return
-        if addon in visiting:
-            cycle = [a.__name__ for a in visiting[visiting.index(addon):]] + [addon.__name__]
+        if entry in visiting:
+            cycle = [e.addon.__name__ for e in visiting[visiting.index(entry):]] + [entry.addon.__name__]
             raise ValueError(f"add-on dependency cycle: {' -> '.join(cycle)}")
-        visiting.append(addon)
-        for dep in addon.after:
-            visit(dep)
+        visiting.append(entry)
+        for dep in entry.after:
+            visit(by_addon[dep])
         visiting.pop()
-        done.append(addon)
+        done.append(entry)
 
-    for addon in registry:
-        visit(addon)
+    for entry in registry:
+        visit(entry)
     return done
 
 
-def config_errors(settings: Settings, raw: Mapping[str, Any], project: str,
-                  registry: Sequence[type[AddOn]] = REGISTRY) -> list[str]:
-    """Problems of ``settings`` the registry can see; ``raw`` is the stack's config as given."""
-    errors: list[str] = []
-    enabled = [a for a in registry if a.enabled(settings)]
-    for addon in registry:
-        for key in addon.config_keys:
-            if not config_given(raw, key):
-                continue
-            if addon.aws_only and not settings.is_aws:
-                errors.append(f"{project}:{key} only apply to the aws target ({addon.__name__.removesuffix('AddOn')} "
-                              f"is AWS-only), but {project}:target is '{settings.target}'; remove it")
-            elif addon not in enabled and not (addon.enabled_by and addon.enabled_by[0].startswith(f"{key}.")):
-                # (a section that holds its own switch may say enabled: false)
-                errors.append(f"{project}:{key}: {_only_when(addon, settings, project)}; remove {project}:{key}"
-                              + (f" or set {project}:{addon.enabled_by[0]} to '{addon.enabled_by[1]}'"
-                                 if addon.enabled_by else ""))
-    for addon in enabled:
-        if addon.aws_only and not settings.is_aws:
-            errors.append(f"{addon.__name__.removesuffix('AddOn')} is AWS-only and cannot run on kind")
-        for other in addon.conflicts:
-            if other in enabled:
-                errors.append(f"{addon.__name__.removesuffix('AddOn')} and {other.__name__.removesuffix('AddOn')} "
-                              f"must not both be enabled ({_only_when(addon, settings, project)}; "
-                              f"{_only_when(other, settings, project)})")
-    return errors
-
-
-def _only_when(addon: type[AddOn], settings: Settings, project: str) -> str:
-    if addon.enabled_by is None:
-        return "only applies when it is enabled"
-    key, value = addon.enabled_by
-    current = config_value(settings, key)
-    return f"only applies when {project}:{key} is '{value}', but it is '{current}'"
-
-
-def aws_only_keys(registry: Sequence[type[AddOn]] = REGISTRY) -> tuple[str, ...]:
-    return tuple(k for a in registry if a.aws_only for k in a.config_keys)
-
-
 def build_addons(cluster: ClusterHandle, settings: Settings,
-                 registry: Sequence[type[AddOn]] = REGISTRY) -> dict[type[AddOn], Any]:
+                 registry: Sequence[Entry] = REGISTRY) -> dict[type[AddOn], Any]:
     """Build every enabled add-on in dependency order; each waits (through its handle's readiness)
     for the enabled add-ons it comes after. Returns the components by add-on class."""
     built: dict[type[AddOn], Any] = {}
-    for addon in ordered(registry):
-        if not addon.enabled(settings):
+    for entry in ordered(registry):
+        if not entry.addon.enabled(settings):
             continue
-        handle = cluster.after(*(built[dep] for dep in addon.after if dep in built))
-        built[addon] = build_addon(addon, handle, settings)
+        handle = cluster.after(*(built[dep] for dep in entry.after if dep in built))
+        built[entry.addon] = build_addon(entry.addon, handle, settings)
     return built
 
 

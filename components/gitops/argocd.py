@@ -42,24 +42,18 @@ from components.core import helm
 from components.core.addon import AddOn
 from components.core.common import PlatformComponent, child_opts
 from components.core.handle import ClusterHandle
-from components.observability.monitoring_crds import MonitoringCrdsAddOn
-from components.traffic.lb_controller import LoadBalancerControllerAddOn, alb_ingress_annotations
+from components.core.names import ARGOCD_NAMESPACE, ARGOCD_RELEASE
+from components.traffic.ingress import alb_ingress_annotations
+from settings import gates
 from settings.gitops import ArgoCdSettings
 
 TYPE = "platform:gitops:ArgoCd"
 CHART = "argo-cd"
-NAMESPACE = RELEASE = "argocd"
-API = "argoproj.io/v1alpha1"
-IN_CLUSTER = "https://kubernetes.default.svc"
-ROOT_PATH = "gitops/root"
-BOOTSTRAP_PROJECT, WORKLOADS_PROJECT = "platform-bootstrap", "platform-workloads"
-FINALIZER = "resources-finalizer.argocd.argoproj.io"
+NAMESPACE, RELEASE = ARGOCD_NAMESPACE, ARGOCD_RELEASE
 # A stable modification time of the admin password (see the module docstring); rotate the password by
 # replacing the RandomPassword and bump this with it.
 ADMIN_PASSWORD_MTIME = "2026-12-01T00:00:00Z"
-SYNC_RETRY = {"limit": 5, "backoff": {"duration": "10s", "factor": 2, "maxDuration": "3m"}}
 METRICS_COMPONENTS = ("controller", "server", "repoServer", "applicationSet", "notifications")
-CR_TIMEOUTS = pulumi.CustomTimeouts(create="5m", update="5m", delete="20m")
 ARGOCD_SECRET = "argocd-secret"
 
 
@@ -162,11 +156,7 @@ class ArgoCdAddOn(AddOn):
     """Argo CD itself, on EKS and kind; its bootstrap is ``GitOpsBootstrapAddOn``."""
 
     key = "argocd"
-    # its ServiceMonitors; and the load balancer controller for its ALB Ingress (exposure alb), which it makes
-    # and deletes. What the synced workloads use is the bootstrap's concern: Argo CD itself starts early.
-    after = (MonitoringCrdsAddOn, LoadBalancerControllerAddOn)
-    config_keys = ("argocd",)
-    enabled_by = ("argocd.enabled", True)
+    gate = gates.ARGOCD
 
     @classmethod
     def build(cls, name, cluster, settings):

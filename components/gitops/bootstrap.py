@@ -28,25 +28,21 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.autoscaling.karpenter import KarpenterAddOn
 from components.core.addon import AddOn
 from components.core.common import PlatformComponent, child_opts
 from components.core.handle import ClusterHandle
-from components.gitops.argocd import (
+from components.core.names import ARGOCD_NAMESPACE as NAMESPACE
+from components.gitops.argo import (
     API,
     BOOTSTRAP_PROJECT,
     CR_TIMEOUTS,
     FINALIZER,
     IN_CLUSTER,
-    NAMESPACE,
     ROOT_PATH,
     SYNC_RETRY,
     WORKLOADS_PROJECT,
-    ArgoCdAddOn,
 )
-from components.storage.ebs_csi import EbsCsiAddOn
-from components.traffic.istio import IstioAddOn
-from components.traffic.lb_controller import LoadBalancerControllerAddOn
+from settings import gates
 from settings.gitops import ArgoCdSettings
 
 TYPE = "platform:gitops:Bootstrap"
@@ -158,10 +154,7 @@ class GitOpsBootstrapAddOn(AddOn):
     """The AppProjects and the root Application of gitops/, after Argo CD and what its workloads use."""
 
     key = "gitops"
-    # Argo CD's CRDs and controllers; and what the synced workloads use (volumes, Karpenter nodes, ALBs, the
-    # mesh), so that on destroy they are removed first
-    after = (ArgoCdAddOn, EbsCsiAddOn, KarpenterAddOn, LoadBalancerControllerAddOn, IstioAddOn)
-    enabled_by = ("argocd.enabled", True)
+    gate = gates.GITOPS_BOOTSTRAP
 
     @classmethod
     def build(cls, name, cluster, settings):

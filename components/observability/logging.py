@@ -51,16 +51,15 @@ from components.core.common import (
     workload_identity,
 )
 from components.core.handle import ClusterHandle
-from components.observability.monitoring import KIND_STORAGE_CLASS
-from components.observability.monitoring_crds import MonitoringCrdsAddOn
-from components.storage.ebs_csi import STORAGE_CLASS, EbsCsiAddOn
+from components.core.names import EBS_STORAGE_CLASS as STORAGE_CLASS
+from components.core.names import KIND_STORAGE_CLASS, LOGGING_NAMESPACE, LOKI_URL
+from settings import gates
 from settings.observability import LogsSettings
 
 TYPE = "platform:observability:Logging"
-NAMESPACE = "logging"
+NAMESPACE = LOGGING_NAMESPACE
 FLUENT_BIT, FLUENT_BIT_SA = "aws-for-fluent-bit", "fluent-bit"
 LOKI, LOKI_SA, LOKI_PORT = "loki", "loki", 3100
-LOKI_URL = f"http://{LOKI}.{NAMESPACE}.svc.cluster.local:{LOKI_PORT}"
 # the first day of Loki's schema: any date before the first write (Loki schema_config, "from")
 LOKI_SCHEMA_FROM = "2026-01-01"
 
@@ -278,8 +277,7 @@ class LoggingAddOn(AddOn):
     """Container logs to CloudWatch Logs (EKS) or Loki (EKS and kind); off with backend none."""
 
     key = "logging"
-    # its ServiceMonitors after the CRDs; Loki's volume on the gp3 class (on destroy, the claim goes first)
-    after = (MonitoringCrdsAddOn, EbsCsiAddOn)
+    gate = gates.LOGGING
 
     @classmethod
     def enabled(cls, settings):

@@ -28,7 +28,7 @@ from components.core import helm
 from components.core.addon import AddOn
 from components.core.common import PlatformComponent
 from components.core.handle import ClusterHandle
-from components.observability.monitoring import MonitoringCrdsAddOn
+from settings import gates
 from settings.addons import MetricsServerSettings
 
 TYPE = "platform:observability:MetricsServer"
@@ -94,9 +94,7 @@ class MetricsServerAddOn(AddOn):
     """The resource metrics API (kubectl top, HPA), on EKS and kind."""
 
     key = "metrics-server"
-    # its ServiceMonitor needs the monitoring CRDs (when monitoring is on)
-    after = (MonitoringCrdsAddOn,)
-    config_keys = ("metricsServer",)
+    gate = gates.METRICS_SERVER
 
     @classmethod
     def build(cls, name, cluster, settings):

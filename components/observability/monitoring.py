@@ -37,20 +37,19 @@ from components.core import helm
 from components.core.addon import AddOn
 from components.core.common import PlatformComponent, child_opts, policy_document, statement, workload_identity
 from components.core.handle import ClusterHandle
+from components.core.names import EBS_STORAGE_CLASS as STORAGE_CLASS
+from components.core.names import KIND_STORAGE_CLASS, LOKI_URL, MONITORING_NAMESPACE, MONITORING_RELEASE
 from components.observability import dashboards
 from components.observability.alert_rules import rule_groups
-from components.observability.monitoring_crds import MonitoringCrdsAddOn
-from components.storage.ebs_csi import STORAGE_CLASS, EbsCsiAddOn
-from components.traffic.lb_controller import LoadBalancerControllerAddOn, alb_ingress_annotations
+from components.traffic.ingress import alb_ingress_annotations
+from settings import gates
 from settings.observability import ObservabilitySettings
 
 TYPE = "platform:observability:Monitoring"
 CHART = "kube-prometheus-stack"
-NAMESPACE = "monitoring"
-RELEASE = "monitoring"  # with fullnameOverride, objects are named monitoring-prometheus, ...
+NAMESPACE, RELEASE = MONITORING_NAMESPACE, MONITORING_RELEASE
 GRAFANA_SECRET, SLACK_SECRET = "grafana-admin", "alertmanager-slack"
 ALERTMANAGER_SA = f"{RELEASE}-alertmanager"  # the chart's own name for it (<fullname>-alertmanager)
-KIND_STORAGE_CLASS = "standard"  # kind's local-path provisioner
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -197,16 +196,10 @@ class MonitoringAddOn(AddOn):
     """Prometheus, Alertmanager and Grafana, on EKS and kind."""
 
     key = "monitoring"
-    # its CRDs; volumes on the gp3 class (on destroy the claims go before the driver); and Grafana's ALB
-    # Ingress (exposure alb) needs the load balancer controller to make it, and to delete the ALB on destroy
-    after = (MonitoringCrdsAddOn, EbsCsiAddOn, LoadBalancerControllerAddOn)
-    config_keys = ("observability.metrics",)
-    enabled_by = ("observability.metrics.enabled", True)
+    gate = gates.MONITORING
 
     @classmethod
     def build(cls, name, cluster, settings):
-        from components.observability.logging import LOKI_URL  # (logging imports this module for the CRDs add-on)
-
         return Monitoring(name, MonitoringArgs(
             cluster=cluster, settings=settings.observability,
             karpenter=settings.is_aws and settings.autoscaling == "karpenter",

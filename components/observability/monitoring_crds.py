@@ -14,6 +14,7 @@ import versions
 from components.core.addon import AddOn
 from components.core.common import PlatformComponent, child_opts
 from components.core.handle import ClusterHandle
+from settings import gates
 
 CRDS_TYPE = "platform:observability:MonitoringCrds"
 
@@ -35,7 +36,7 @@ class MonitoringCrdsAddOn(AddOn):
     """The prometheus-operator CRDs: before the stack and before every chart that makes a ServiceMonitor."""
 
     key = "monitoring-crds"
-    enabled_by = ("observability.metrics.enabled", True)
+    gate = gates.MONITORING_CRDS
 
     @classmethod
     def build(cls, name, cluster, settings):

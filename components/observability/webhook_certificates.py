@@ -45,12 +45,10 @@ from components.core import helm
 from components.core.addon import AddOn
 from components.core.common import PlatformComponent, child_opts
 from components.core.handle import ClusterHandle
+from components.core.names import ISTIO_NAMESPACE, LBC_NAMESPACE
+from components.core.names import MONITORING_NAMESPACE as NAMESPACE
 from components.observability.alert_rules import certificate_rules
-from components.observability.monitoring import NAMESPACE, MonitoringAddOn
-from components.traffic.istio import SYSTEM_NAMESPACE as ISTIO_NAMESPACE
-from components.traffic.istio import IstioAddOn
-from components.traffic.lb_controller import NAMESPACE as LBC_NAMESPACE
-from components.traffic.lb_controller import LoadBalancerControllerAddOn
+from settings import gates
 
 TYPE = "platform:observability:WebhookCertificates"
 CHART = "prometheus-blackbox-exporter"
@@ -58,10 +56,11 @@ RELEASE = "blackbox-exporter"
 MODULE = "tls_connect"
 DNS_LABEL, ADDRESS = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"), re.compile(r"^[a-z0-9.-]+:\d{1,5}$")
 TARGET_PREFIX = "webhook-"  # the alert rules select the probes by this prefix of their target label
+# by the gate of the add-on that serves the webhook (probed only when it is on)
 TARGETS = {
-    LoadBalancerControllerAddOn: ("aws-load-balancer-controller",
+    gates.LOAD_BALANCER_CONTROLLER: ("aws-load-balancer-controller",
                                   f"aws-load-balancer-webhook-service.{LBC_NAMESPACE}.svc:443"),
-    IstioAddOn: ("istiod", f"istiod.{ISTIO_NAMESPACE}.svc:443"),
+    gates.ISTIO: ("istiod", f"istiod.{ISTIO_NAMESPACE}.svc:443"),
 }
 
 
@@ -125,16 +124,14 @@ class WebhookCertificates(PlatformComponent):
 
 def webhook_targets(settings: Any) -> dict[str, str]:
     """The webhook Services of the add-ons that are on."""
-    return dict(TARGETS[addon] for addon in TARGETS if addon.enabled(settings))
+    return dict(TARGETS[gate] for gate in TARGETS if gate.on(settings))
 
 
 class WebhookCertificatesAddOn(AddOn):
     """Alerts before a webhook's serving certificate expires, on EKS and kind."""
 
     key = "webhook-certificates"
-    # the chart's ServiceMonitors and the PrometheusRule need the monitoring stack (CRDs, operator webhook)
-    after = (MonitoringAddOn,)
-    enabled_by = ("observability.metrics.enabled", True)
+    gate = gates.WEBHOOK_CERTIFICATES
 
     @classmethod
     def enabled(cls, settings):

@@ -48,13 +48,16 @@ from components.core import helm
 from components.core.addon import AddOn
 from components.core.common import PlatformComponent, child_opts
 from components.core.handle import ClusterHandle
-from components.gitops.argocd import NAMESPACE as ARGOCD_NAMESPACE
-from components.observability.logging import NAMESPACE as LOGGING_NAMESPACE
-from components.observability.monitoring import NAMESPACE as MONITORING_NAMESPACE
-from components.observability.monitoring import MonitoringCrdsAddOn
-from components.policy.policies import TEAM_LABEL, baseline, policy_exception
-from components.traffic.istio import GATEWAY_NAMESPACE
-from components.traffic.istio import SYSTEM_NAMESPACE as ISTIO_NAMESPACE
+from components.core.names import (
+    ARGOCD_NAMESPACE,
+    GATEWAY_NAMESPACE,
+    ISTIO_NAMESPACE,
+    LOGGING_NAMESPACE,
+    MONITORING_NAMESPACE,
+    TEAM_LABEL,
+)
+from components.policy.policies import baseline, policy_exception
+from settings import gates
 from settings.kyverno import KyvernoSettings
 
 TYPE = "platform:policy:Kyverno"
@@ -186,10 +189,7 @@ class KyvernoAddOn(AddOn):
     """Kyverno and the baseline policies (on by default, EKS and kind)."""
 
     key = "kyverno"
-    # its ServiceMonitors need the prometheus-operator CRDs (when monitoring is on)
-    after = (MonitoringCrdsAddOn,)
-    config_keys = ("kyverno",)
-    enabled_by = ("kyverno.enabled", True)
+    gate = gates.KYVERNO
 
     @classmethod
     def build(cls, name, cluster, settings):

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from settings.teams import TEAM_LABEL  # the contract with the team namespaces
+from components.core.names import TEAM_LABEL  # the contract with the team namespaces
 
 API_VERSION = "kyverno.io/v1"
 

@@ -23,7 +23,8 @@ from components.core.common import (
     service_trust,
 )
 from components.core.handle import ClusterHandle
-from components.storage.ebs_csi import BACKUP_TAG_KEY
+from components.core.names import BACKUP_TAG_KEY
+from settings import gates
 from settings.storage import BackupSettings
 
 TYPE = "platform:storage:EbsBackup"
@@ -110,9 +111,7 @@ class EbsBackupAddOn(AddOn):
     """Daily AWS Backup recovery points of the gp3 volumes (EKS only)."""
 
     key = "ebs-backup"
-    aws_only = True
-    config_keys = ("storage.backup",)
-    enabled_by = ("storage.backup.enabled", True)
+    gate = gates.EBS_BACKUP
 
     @classmethod
     def build(cls, name, cluster, settings):

@@ -17,14 +17,15 @@ import versions
 from components.core.addon import AddOn
 from components.core.common import PlatformComponent, child_opts, managed_policy_arn, to_json, workload_identity
 from components.core.handle import ClusterHandle
+from components.core.names import BACKUP_TAG_KEY, EBS_STORAGE_CLASS
+from settings import gates
 
 TYPE = "platform:storage:EbsCsiDriver"
 NAMESPACE, SERVICE_ACCOUNT = "kube-system", "ebs-csi-controller-sa"
-STORAGE_CLASS = "gp3"
-# Every volume the driver makes carries this tag, valued with the cluster's name; AWS Backup selects
+STORAGE_CLASS = EBS_STORAGE_CLASS
+# Every volume the driver makes carries BACKUP_TAG_KEY, valued with the cluster's name; AWS Backup selects
 # by it (components/storage/ebs_backup.py). Tagged whether or not backups are on, so turning them on later
 # covers the volumes made before.
-BACKUP_TAG_KEY = "eks-platform/backup"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,7 +86,7 @@ class EbsCsiAddOn(AddOn):
     """EBS volumes for PersistentVolumeClaims, and the default gp3 StorageClass (EKS only)."""
 
     key = "ebs-csi"
-    aws_only = True
+    gate = gates.EBS_CSI
 
     @classmethod
     def build(cls, name, cluster, settings):

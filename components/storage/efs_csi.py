@@ -29,6 +29,7 @@ from components.core.common import (
     workload_identity,
 )
 from components.core.handle import ClusterHandle
+from settings import gates
 from settings.storage import EfsSettings
 
 if TYPE_CHECKING:
@@ -203,9 +204,7 @@ class EfsCsiAddOn(AddOn):
     """Shared ReadWriteMany volumes on EFS through the 'efs' StorageClass (EKS only)."""
 
     key = "efs-csi"
-    aws_only = True
-    config_keys = ("storage.efs",)
-    enabled_by = ("storage.efs.enabled", True)
+    gate = gates.EFS_CSI
 
     @classmethod
     def build(cls, name, cluster, settings):

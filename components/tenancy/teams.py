@@ -57,16 +57,23 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.autoscaling.karpenter import NODE_POOL_API, KarpenterAddOn, node_pool_spec
-from components.cluster.eks import principal_slug
+from components.autoscaling.node_pools import node_pool_spec
 from components.core.addon import AddOn
 from components.core.common import PlatformComponent, child_opts
 from components.core.handle import ClusterHandle
-from components.observability.monitoring import NAMESPACE as MONITORING_NAMESPACE
-from components.policy.kyverno import KyvernoAddOn
-from components.traffic.istio import GATEWAY, GATEWAY_NAMESPACE, INJECTION, SYSTEM_NAMESPACE, IstioAddOn
+from components.core.names import (
+    GATEWAY,
+    GATEWAY_NAMESPACE,
+    INJECTION,
+    MONITORING_NAMESPACE,
+    NODE_POOL_API,
+    TEAM_LABEL,
+    principal_slug,
+)
+from components.core.names import ISTIO_NAMESPACE as SYSTEM_NAMESPACE
+from settings import gates
 from settings.karpenter import KarpenterSettings
-from settings.teams import TEAM_LABEL, TeamSettings
+from settings.teams import TeamSettings
 
 TYPE = "platform:tenancy:Teams"
 EDIT_POLICY = "AmazonEKSEditPolicy"
@@ -236,11 +243,7 @@ class TeamsAddOn(AddOn):
     """Application team namespaces, on EKS and kind; enabled when the stack lists teams."""
 
     key = "teams"
-    # team NodePools need Karpenter (and go first on destroy, while it drains their nodes); injected
-    # namespaces and the allow rules for istiod and the gateway come once Istio runs
-    # Kyverno's policies before the teams' namespaces (and so before their workloads); on destroy the teams go
-    # first, while the webhooks still answer
-    after = (KarpenterAddOn, IstioAddOn, KyvernoAddOn)
+    gate = gates.TEAMS
 
     @classmethod
     def enabled(cls, settings):

@@ -46,21 +46,25 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 import versions
-from components.cluster.kind import HTTP_NODE_PORT, HTTPS_NODE_PORT
 from components.core import helm
 from components.core.addon import AddOn
 from components.core.common import PlatformComponent, child_opts
 from components.core.handle import ClusterHandle
-from components.observability.monitoring import MonitoringCrdsAddOn
-from components.traffic.lb_controller import LoadBalancerControllerAddOn
+from components.core.names import (
+    GATEWAY,
+    GATEWAY_NAMESPACE,
+    HTTP_NODE_PORT,
+    HTTPS_NODE_PORT,
+    INJECTION,
+    ISTIO_NAMESPACE,
+)
+from settings import gates
 from settings.traffic import IstioSettings
 
 TYPE = "platform:traffic:Istio"
-SYSTEM_NAMESPACE, GATEWAY_NAMESPACE = "istio-system", "istio-ingress"
+SYSTEM_NAMESPACE = ISTIO_NAMESPACE
 CNI_NAMESPACE = "kube-system"
-GATEWAY = "istio-ingressgateway"
 SECURITY_API = "security.istio.io/v1"
-INJECTION = {"istio-injection": "enabled"}
 NLB = "service.beta.kubernetes.io/aws-load-balancer"
 CR_TIMEOUTS = pulumi.CustomTimeouts(create="5m", update="5m", delete="5m")
 MONITORING_API = "monitoring.coreos.com/v1"
@@ -221,11 +225,7 @@ class IstioAddOn(AddOn):
     """The service mesh and the ingress gateway, on EKS and kind."""
 
     key = "istio"
-    # the gateway's LoadBalancer Service needs the controller on create and on delete; its monitors
-    # need the monitoring CRDs (when monitoring is on)
-    after = (LoadBalancerControllerAddOn, MonitoringCrdsAddOn)
-    config_keys = ("traffic.istio",)
-    enabled_by = ("traffic.istio.enabled", True)
+    gate = gates.ISTIO
 
     @classmethod
     def build(cls, name, cluster, settings):

@@ -38,8 +38,8 @@ from components.core import helm
 from components.core.addon import AddOn
 from components.core.common import PlatformComponent, child_opts, policy_document, statement, workload_identity
 from components.core.handle import ClusterHandle
-from components.observability.monitoring_crds import MonitoringCrdsAddOn
-from settings.traffic import ExposureSettings, LoadBalancerControllerSettings
+from settings import gates
+from settings.traffic import LoadBalancerControllerSettings
 
 TYPE = "platform:traffic:LoadBalancerController"
 CHART = "aws-load-balancer-controller"
@@ -157,22 +157,6 @@ def chart_values(cluster: ClusterHandle, s: LoadBalancerControllerSettings,
     return values
 
 
-ALB = "alb.ingress.kubernetes.io"
-
-
-def alb_ingress_annotations(e: ExposureSettings, *, health_path: str) -> dict[str, str]:
-    """The annotations of a platform UI's ALB Ingress (exposure alb), read by this controller
-    (docs/guide/ingress/annotations.md): scheme, IP targets, the health check path, and with a certificate
-    HTTPS on 443 with HTTP redirected."""
-    annotations = {f"{ALB}/scheme": e.alb_scheme, f"{ALB}/target-type": "ip", f"{ALB}/healthcheck-path": health_path}
-    if e.certificate_arn:
-        annotations |= {f"{ALB}/certificate-arn": e.certificate_arn,
-                        f"{ALB}/listen-ports": '[{"HTTP": 80}, {"HTTPS": 443}]', f"{ALB}/ssl-redirect": "443"}
-    else:
-        annotations[f"{ALB}/listen-ports"] = '[{"HTTP": 80}]'
-    return annotations
-
-
 class LoadBalancerController(PlatformComponent):
     policy: aws.iam.Policy
     role: aws.iam.Role
@@ -207,11 +191,7 @@ class LoadBalancerControllerAddOn(AddOn):
     """ALBs and NLBs for the cluster (EKS only): before anything that creates a LoadBalancer or Ingress."""
 
     key = "load-balancer-controller"
-    aws_only = True
-    # its ServiceMonitor needs the monitoring CRDs (when monitoring is on)
-    after = (MonitoringCrdsAddOn,)
-    config_keys = ("traffic.loadBalancerController",)
-    enabled_by = ("traffic.loadBalancerController.enabled", True)
+    gate = gates.LOAD_BALANCER_CONTROLLER
 
     @classmethod
     def build(cls, name, cluster, settings):

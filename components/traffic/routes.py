@@ -22,17 +22,20 @@ import pulumi_kubernetes as k8s
 from components.core.addon import AddOn
 from components.core.common import PlatformComponent, child_opts
 from components.core.handle import ClusterHandle
-from components.gitops.argocd import NAMESPACE as ARGOCD_NAMESPACE
-from components.gitops.argocd import RELEASE as ARGOCD_RELEASE
-from components.gitops.argocd import ArgoCdAddOn
-from components.observability.monitoring import NAMESPACE as MONITORING_NAMESPACE
-from components.observability.monitoring import RELEASE as MONITORING_RELEASE
-from components.observability.monitoring import MonitoringAddOn
-from components.traffic.istio import CR_TIMEOUTS, GATEWAY_NAMESPACE, IstioAddOn
+from components.core.names import (
+    ARGOCD_NAMESPACE,
+    ARGOCD_RELEASE,
+    GATEWAY_NAMESPACE,
+    MONITORING_NAMESPACE,
+    MONITORING_RELEASE,
+)
+from settings import gates
 
 TYPE = "platform:traffic:Routes"
 NETWORKING_API = "networking.istio.io/v1"
 GATEWAY_NAME = "platform"
+# Istio's custom resources (the same budget as components/traffic/istio.py gives its own)
+CR_TIMEOUTS = pulumi.CustomTimeouts(create="5m", update="5m", delete="5m")
 # the gateway release's pods (components/traffic/istio.py: release istio-ingressgateway)
 GATEWAY_SELECTOR = {"istio": "ingressgateway"}
 
@@ -126,8 +129,7 @@ class RoutesAddOn(AddOn):
     """Host routes for the platform's UIs through the Istio ingress gateway."""
 
     key = "routes"
-    # the gateway and Istio's CRDs; and the Services routed to (deleted after their routes)
-    after = (IstioAddOn, MonitoringAddOn, ArgoCdAddOn)
+    gate = gates.ROUTES
 
     @classmethod
     def enabled(cls, settings):
