@@ -240,13 +240,21 @@ class _EvalError(Exception):
     """A CEL evaluation error (a value, in CEL: it becomes the verdict error where it decides)."""
 
 
+class _UnconvertibleError(_EvalError):
+    """The expression's value is one cel-expr-python can't hand to Python (a CEL optional)."""
+
+
 def _eval(expression: str, activation: cel.Activation) -> cel.Value:
     try:
         value = _program(expression).eval(activation)
     except RuntimeError as error:  # the runtime refused (an overload it can't resolve at run time)
         raise _EvalError(str(error)) from None
     if value.type() == cel.Type.ERROR:
-        raise _EvalError(str(value.value()))
+        try:
+            text = str(value.value())
+        except TypeError:  # cel-expr-python 0.1.3 reports an optional result as an ERROR it can't convert
+            raise _UnconvertibleError("the expression's value is a CEL optional") from None
+        raise _EvalError(text)
     return value
 
 
@@ -258,12 +266,12 @@ def _eval_bool(expression: str, activation: cel.Activation) -> bool:
 
 
 def _eval_plain(expression: str, activation: cel.Activation, what: str) -> Any:
-    value = _eval(expression, activation)
     try:
-        return value.plain_value()
-    except TypeError:
-        raise UnsupportedPolicy(f"{what} evaluates to a CEL {value.type().name()}, which this evaluator can't pass "
-                                f"on to other expressions (in {expression.strip()!r})") from None
+        return _eval(expression, activation).plain_value()
+    except (_UnconvertibleError, TypeError):
+        raise UnsupportedPolicy(f"{what} evaluates to a CEL optional (or another value cel-expr-python can't "
+                                f"convert), which this evaluator can't pass on to other expressions (in "
+                                f"{expression.strip()!r})") from None
 
 
 # --- the object as admission sees it -----------------------------------------------------------------------------

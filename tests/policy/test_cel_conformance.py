@@ -321,14 +321,15 @@ def _in_scope() -> list[str]:
     return [case_id for case_id in all_cases() if case_id not in OUT_OF_SCOPE]
 
 
-@pytest.mark.parametrize("case_id", _in_scope())
+# explicit ids: pytest 9 replaces a long parameter by "case_idN" in the test id
+@pytest.mark.parametrize("case_id", _in_scope(), ids=_in_scope())
 def test_evaluator_decides_as_kyverno(case_id):
     case = all_cases()[case_id]
     problem = disagreement(case, case.run())
     assert problem is None, problem
 
 
-@pytest.mark.parametrize("case_id", sorted(OUT_OF_SCOPE))
+@pytest.mark.parametrize("case_id", sorted(OUT_OF_SCOPE), ids=sorted(OUT_OF_SCOPE))
 def test_out_of_scope_case_is_still_out_of_scope(case_id):
     """Each listed case exists and the evaluator still answers it as the table says: when it starts to agree
     with Kyverno (or to model the library), the case leaves the table."""
@@ -357,11 +358,14 @@ def test_every_case_is_counted():
     assert any("@apply-test:" in case_id for case_id in _in_scope())
 
 
-@pytest.mark.parametrize("case_id", [
+PLANTED = [
     "cli/test-validating-policy/check-deployment-labels/check-deployment-labels/Deployment/default/bad-deployment",
     "policies/pod-security-vpol/baseline/disallow-privileged-containers/disallow-privileged-containers/chainsaw:pod-bad.yaml#0/Pod/chainsaw-test/badpod01-new",
     "policies/pod-security-vpol/baseline/disallow-host-path/disallow-host-path/Deployment/default/gooddeployment01",
-])
+]
+
+
+@pytest.mark.parametrize("case_id", PLANTED, ids=PLANTED)
 def test_a_planted_disagreement_is_caught(case_id):
     """The comparison can fail: the same case with Kyverno's verdict flipped is a disagreement."""
     case = all_cases()[case_id]
