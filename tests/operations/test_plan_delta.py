@@ -197,3 +197,26 @@ def test_a_real_plan_has_what_the_delta_reads():
     assert {"stack", "cost", "deployTime", "components", "resources", "policy"} <= set(real)
     assert set(load(HEAD)["resources"][0]) <= set(real["resources"][0]) | {"aliases"}
     assert plan_delta.unchanged(plan_delta.delta(real, copy.deepcopy(real)))
+
+
+# --- the pipeline ------------------------------------------------------------------------------------
+
+def test_the_pull_request_pipeline_passes_the_thresholds_and_the_label():
+    from tests.test_workflows import load
+
+    workflow = load(PROJECT_DIR / ".github" / "workflows" / "pull-request.yml")
+    assert {"labeled", "unlabeled", "synchronize"} <= set(workflow["on"]["pull_request"]["types"])
+    job = workflow["jobs"]["plan"]
+    step = next(s for s in job["steps"] if "make plan-delta" in str(s.get("run", "")))
+    env = step["env"]
+    assert env["MAX_PERCENT"] == f"${{{{ vars.{plan_delta.PERCENT_VARIABLE} }}}}"
+    assert env["MAX_USD"] == f"${{{{ vars.{plan_delta.USD_VARIABLE} }}}}"
+    assert f"'{plan_delta.ACCEPT_LABEL}'" in env["ACCEPTED"]
+    for flag in ('FAIL_ABOVE_PERCENT="$MAX_PERCENT"', 'FAIL_ABOVE_USD="$MAX_USD"', 'ACCEPTED="$ACCEPTED"',
+                 "BASE=HEAD^1", "HEAD_JSON=plan.json"):
+        assert flag in step["run"], flag
+    checkout = next(s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/checkout@"))
+    assert checkout["with"]["fetch-depth"] == 2  # the merge commit and its base parent
+    assert job["permissions"]["pull-requests"] == "write"
+    # the Makefile turns ACCEPTED=true into --accepted, and nothing else
+    assert "$(if $(filter true,$(ACCEPTED)),--accepted,)" in (PROJECT_DIR / "Makefile").read_text()
