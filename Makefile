@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STACK  ?= dev
 
-.PHONY: test lint plan plan-diff bench venv clean doctor up down integration upstream
+.PHONY: test lint plan plan-diff plan-delta bench venv clean doctor up down integration upstream
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,16 @@ plan: venv
 plan-diff: venv
 	@test -n "$(A)" -a -n "$(B)" || { echo "usage: make plan-diff A=<stack> B=<stack>"; exit 2; }
 	$(PY) -m tools.plan_diff $(A) $(B) $(if $(JSON),--json $(JSON),) $(if $(MD),--markdown $(MD),)
+
+## what a change does to a stack's plan against a base commit (cost, deploy path, resources, policy), both evaluated offline:
+## make plan-delta BASE=origin/main STACK=dev [JSON=delta.json] [MD=delta.md] [HEAD_JSON=plan.json] [BASE_JSON=base.json]
+##   [FAIL_ABOVE_PERCENT=10] [FAIL_ABOVE_USD=20] [ACCEPTED=true]   (exit 1 on a rise above a threshold, unless ACCEPTED)
+plan-delta: venv
+	@test -n "$(BASE)$(BASE_JSON)" || { echo "usage: make plan-delta BASE=<commit> STACK=<stack> (or BASE_JSON=<plan.json>)"; exit 2; }
+	$(PY) -m tools.plan_delta $(if $(BASE_JSON),--base-json $(BASE_JSON),--base $(BASE)) --stack $(STACK) \
+		$(if $(HEAD_JSON),--head-json $(HEAD_JSON),) $(if $(JSON),--json $(JSON),) $(if $(MD),--markdown $(MD),) \
+		$(if $(FAIL_ABOVE_PERCENT),--fail-above-percent $(FAIL_ABOVE_PERCENT),) \
+		$(if $(FAIL_ABOVE_USD),--fail-above-usd $(FAIL_ABOVE_USD),) $(if $(filter true,$(ACCEPTED)),--accepted,)
 
 ## evaluation time per stack, the plan process and the unit suite, measured
 bench: venv

@@ -4,7 +4,10 @@ Comes after an evaluation under the shared mocks (harness.run_stack): the worklo
 recorded Helm releases and EKS add-ons, their replica counts and CPU/memory *requests* from the values
 the program sets, or, where it sets none, from the chart's or add-on's default in data/requests.yaml
 (each with its source). The group's size comes from its recorded ``aws.eks.NodeGroup``, a node's
-allocatable from data/instances.yaml (the EKS AL2023 AMI's kube-reserved formula and ENI max pods).
+allocatable from data/instances.yaml (the EKS AL2023 AMI's kube-reserved formula and max pods). Max pods
+follows the VPC CNI's mode, read from the recorded managed ``vpc-cni`` add-on's configuration values
+(``env.ENABLE_PREFIX_DELEGATION``): ENI mode (one secondary IP per pod) or prefix delegation (a /28 per
+slot, Nitro types only), each capped as managed node groups cap it (data/instances.yaml, ``maxPods``).
 
 A pod counts against the system nodes when it selects them (``platform.eks/node-group: system``) or,
 without a selector, tolerates their ``CriticalAddonsOnly`` taint: the scheduler may put it there, and
@@ -85,22 +88,88 @@ def reserved_cpu_millicores(vcpu: int, ranges: Iterable[list[Any]]) -> int:
     return out
 
 
-def node_allocatable(instance_type: str, table: dict[str, Any] | None = None) -> dict[str, Any]:
-    """CPU (millicores), memory (MiB) and pods one node of ``instance_type`` offers, with what it keeps."""
+ENI, PREFIX = "eni", "prefix"
+"""The VPC CNI's two IPv4 modes: a secondary IP per pod, or a /28 prefix per secondary-IP slot."""
+VPC_CNI = "vpc-cni"
+
+
+def cni_mode(rec: Recording) -> dict[str, Any]:
+    """The VPC CNI mode the recorded managed ``vpc-cni`` add-on asks for, and where that was read.
+
+    ``env.ENABLE_PREFIX_DELEGATION`` is a boolean as a string (amazon-vpc-cni-k8s README; the add-on's
+    configuration schema types it ``string``, format boolean); unset, the CNI's default is ``false``.
+    ``WARM_PREFIX_TARGET`` decides how many free prefixes each node holds, not how many pods fit: it is
+    reported, not used."""
+    for r in rec.of_type("aws:eks/addon:Addon"):
+        if r.inputs.get("addonName") != VPC_CNI:
+            continue
+        raw = r.inputs.get("configurationValues")
+        env = (json.loads(raw) if isinstance(raw, str) and raw else {}).get("env") or {}
+        flag = env.get("ENABLE_PREFIX_DELEGATION")
+        on = str(flag).strip().lower() == "true"
+        return {"mode": PREFIX if on else ENI, "warmPrefixTarget": env.get("WARM_PREFIX_TARGET"),
+                "from": f"EKS add-on {r.name}: env.ENABLE_PREFIX_DELEGATION "
+                        + (repr(flag) if flag is not None else "not set (the CNI's default, false)")}
+    return {"mode": ENI, "warmPrefixTarget": None,
+            "from": "no managed vpc-cni add-on recorded: the CNI's default (ENABLE_PREFIX_DELEGATION false)"}
+
+
+def max_pods(instance_type: str, mode: str = ENI, table: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Max pods of one node of ``instance_type`` in VPC CNI ``mode``, as a managed node group sets it.
+
+    ENI mode: ENIs x (IPv4 per ENI - 1) + 2 (nodeadm eni_max_pods.go, calculateStandardMaxPods).
+    Prefix mode, Nitro only: ENIs x ((IPv4 per ENI - 1) x 16) + 2 (max-pods-calculator.sh,
+    calculate_max_ip_addresses_prefix_delegation). Both capped at 110 below 30 vCPUs, 250 from there
+    (EKS user guide, cni-increase-ip-addresses-procedure: applied "whether prefix delegation is enabled
+    or not"). A non-Nitro type asked for prefixes keeps secondary IPs (ENI mode)."""
     table = table or load_instances()
+    spec = _spec(instance_type, table)
+    rules = table["maxPods"]
+    effective = mode
+    if mode == PREFIX and not spec["nitro"]:
+        effective = ENI
+    slots = spec["ipv4PerEni"] - 1
+    per_eni = slots * rules["ipsPerPrefix"] if effective == PREFIX else slots
+    raw = spec["enis"] * per_eni + 2
+    ceiling = rules["ceiling"]
+    cap = ceiling["low"] if spec["vcpu"] < ceiling["belowVcpu"] else ceiling["high"]
+    formula = (f"{spec['enis']} ENIs x (({spec['ipv4PerEni']} - 1) x {rules['ipsPerPrefix']}) + 2"
+               if effective == PREFIX else f"{spec['enis']} ENIs x ({spec['ipv4PerEni']} - 1) + 2")
+    return {"mode": effective, "requested": mode, "raw": raw, "cap": cap, "maxPods": min(raw, cap),
+            "formula": f"min({formula} = {raw}, {cap})"
+                       + (" (not Nitro: no prefixes, ENI mode)" if effective != mode else "")}
+
+
+def _spec(instance_type: str, table: dict[str, Any]) -> dict[str, Any]:
     spec = table["types"].get(instance_type)
     if spec is None:
-        raise KeyError(f"no {instance_type} in data/instances.yaml; add its vCPU, memory and max pods "
-                       "(with the source the file names)")
+        raise KeyError(f"no {instance_type} in data/instances.yaml; add its vCPU, memory, ENIs, IPv4 per ENI, "
+                       "Nitro and max pods (with the sources the file names)")
+    return spec
+
+
+def node_allocatable(instance_type: str, table: dict[str, Any] | None = None, mode: str = ENI) -> dict[str, Any]:
+    """CPU (millicores), memory (MiB) and pods one node of ``instance_type`` offers in VPC CNI ``mode``,
+    with what it keeps."""
+    table = table or load_instances()
+    spec = _spec(instance_type, table)
+    pods = max_pods(instance_type, mode, table)
     r = table["reserved"]
     cpu_reserved = reserved_cpu_millicores(spec["vcpu"], r["cpuRanges"])
     capacity_mib = spec["memoryMiB"] * (1 - r["vmMemoryOverheadPercent"])
-    kube_reserved_mib = r["memoryMiBPerPod"] * spec["maxPods"] + r["memoryMiBBase"]
+    # nodeadm reserves for its own (ENI-mode) max pods unless told otherwise (data/instances.yaml,
+    # maxPods.kubeReservedFrom)
+    reserved_for = pods["maxPods"] if table["maxPods"]["kubeReservedFrom"] == "effective" \
+        else max_pods(instance_type, ENI, table)["maxPods"]
+    kube_reserved_mib = r["memoryMiBPerPod"] * reserved_for + r["memoryMiBBase"]
     return {
         "instanceType": instance_type,
         "vcpu": spec["vcpu"],
         "memoryMiB": spec["memoryMiB"],
-        "maxPods": spec["maxPods"],
+        "maxPods": pods["maxPods"],
+        "cniMode": pods["mode"],
+        "maxPodsFrom": pods["formula"],
+        "kubeReservedPods": reserved_for,
         "reservedCpu": cpu_reserved,
         "reservedMemoryMiB": round(spec["memoryMiB"] - capacity_mib + kube_reserved_mib + r["evictionMiB"], 1),
         "allocatableCpu": spec["vcpu"] * 1000 - cpu_reserved,
@@ -475,7 +544,8 @@ def check(s: Settings | None, rec: Recording, headroom: float = HEADROOM,
         return {"applies": False, "note": "no tainted system node group (kind): controllers run on any node"}
     instances = instances or load_instances()
     itype = _smallest_type(group["instanceTypes"], instances)
-    per_node = node_allocatable(itype, instances)
+    cni = cni_mode(rec)
+    per_node = node_allocatable(itype, instances, cni["mode"])
     nodes = group["minSize"]
     zones = min(nodes, group["subnets"] or (s.network.az_count if s is not None else 1))
     rows = workloads(rec, requests)
@@ -510,6 +580,7 @@ def check(s: Settings | None, rec: Recording, headroom: float = HEADROOM,
         "nodesFrom": f"minSize {group['minSize']} (desiredSize {group['desiredSize']}, maxSize {group['maxSize']})",
         "zones": zones,
         "perNode": per_node,
+        "cni": cni,
         "allocatable": {"cpu": total_cpu, "memoryMiB": round(total_mem, 1), "pods": per_node["maxPods"] * nodes},
         "requests": {"cpu": cpu, "memoryMiB": round(mem, 1), "pods": count},
         "percent": {"cpu": round(pct_cpu * 100, 1), "memory": round(pct_mem * 100, 1)},
@@ -538,6 +609,9 @@ def render_text(report: dict[str, Any]) -> list[str]:
     lines = [summary(report)]
     if not report.get("applies"):
         return lines
+    node = report["perNode"]
+    lines.append(f"    max pods per node {node['maxPods']}: VPC CNI {node['cniMode']} mode, {node['maxPodsFrom']} "
+                 f"({report['cni']['from']})")
     for r in report["workloads"]:
         n = "per node" if r["replicas"] is None else f"x{r['replicas']}"
         lines.append(f"    {r['name']:<36} {n:>8}  {r['cpu']:>5}m {r['memoryMiB']:>7.0f}Mi  {r['placement']}"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import json
 import os
 import sys
@@ -208,6 +209,7 @@ def build_plan(stack: str) -> dict[str, Any]:
         "kindConfig": next((r.inputs.get("stdin") for r in rec.of_type("command:local:Command")
                             if r.inputs.get("create", "").startswith("kind get clusters")), None),
         "totals": {"resources": sum(1 for r in rec if r.custom), "components": sum(1 for r in rec if not r.custom)},
+        "resources": resources(rec),
         "evaluationSeconds": round(elapsed, 2),
         "exports": sorted(rec.exports),
         "policy": policy_results(settings, rec),
@@ -249,6 +251,16 @@ def render_markdown(plan: dict[str, Any]) -> str:
 
 def _usd(c: dict[str, Any]) -> str:
     return f"${c['fixedMonthly']:,.2f}/month" if c["fixed"] else "none (kind)"
+
+
+def resources(rec: Recording) -> list[dict[str, Any]]:
+    """Every custom resource by URN, with a digest of its inputs and the URNs it was known by before
+    (its aliases): what tools/plan_delta.py compares between two commits."""
+    def digest(inputs: dict[str, Any]) -> str:
+        return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    return sorted(({"urn": r.urn, "inputs": digest(r.inputs), **({"aliases": sorted(r.aliases)} if r.aliases else {})}
+                   for r in rec if r.custom), key=lambda r: r["urn"])
 
 
 def _components(rec: Recording) -> list[dict[str, Any]]:
