@@ -3,7 +3,7 @@
 ``VARIANTS`` names the configurations whose URNs are kept in ``tests/golden/urns/``: every stack
 file as it is, plus variants that reach code the stack files do not (access entries, Cluster
 Autoscaler, IRSA, Fargate). ``python -m tools.urns --write`` refreshes the files; a refresh that
-drops a URN is a rename and needs an alias (``tests/test_urns.py`` says which).
+drops a URN is a rename and needs an alias (``tests/stacks/test_urns.py`` says which).
 """
 
 from __future__ import annotations

@@ -186,7 +186,7 @@ Hostname = Annotated[str, AfterValidator(_hostname),
 
 
 # Namespaces Kubernetes, kind or the platform's add-ons own: never a team's, a workload's or a mesh opt-in
-# (tests/test_namespaces.py checks that every namespace the program creates for itself is listed).
+# (tests/tenancy/test_namespaces.py checks that every namespace the program creates for itself is listed).
 PLATFORM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "local-path-storage",
                        "monitoring", "logging", "istio-system", "istio-ingress", "argocd", "kyverno")
 

@@ -5,7 +5,7 @@
 
 One row per config key (nested keys dotted, list items as ``[]``): the tier defaults (dev /
 staging / prod) or the default, what is valid (choices, ranges, the type's grammar), and the
-field's docstring. ``tests/test_config_reference.py`` fails when README.md is not current.
+field's docstring. ``tests/settings/test_config_reference.py`` fails when README.md is not current.
 """
 
 from __future__ import annotations

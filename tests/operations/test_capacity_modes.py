@@ -17,8 +17,8 @@ import json
 import pytest
 
 from harness import Recorded, Recording, run_stack
-from tests.test_capacity import SYSTEM, settings_of
-from tests.test_capacity import _recording as capacity_recording
+from tests.operations.test_capacity import SYSTEM, settings_of
+from tests.operations.test_capacity import _recording as capacity_recording
 from tools import capacity
 
 

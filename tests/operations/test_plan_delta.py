@@ -202,7 +202,7 @@ def test_a_real_plan_has_what_the_delta_reads():
 # --- the pipeline ------------------------------------------------------------------------------------
 
 def test_the_pull_request_pipeline_passes_the_thresholds_and_the_label():
-    from tests.test_workflows import load
+    from tests.operations.test_workflows import load
 
     workflow = load(PROJECT_DIR / ".github" / "workflows" / "pull-request.yml")
     assert {"labeled", "unlabeled", "synchronize"} <= set(workflow["on"]["pull_request"]["types"])

@@ -35,7 +35,7 @@ from settings import PROJECT, parse_settings
 from settings.policy import PolicyContext, load_policy_context
 from tests.conftest import assert_config_error
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 POLICY_DIR = ROOT / "policy"
 # prod with one NAT gateway: a real mandatory violation (one cached evaluation for every test here)
 SINGLE_NAT = {f"{PROJECT}:network": {"natStrategy": "single"}}

@@ -55,7 +55,7 @@ def test_aws_stack_shape(name):
     assert cluster.inputs["vpcConfig"]["endpointPublicAccess"] is False
     nat = len(rec.of_type("aws:ec2/natGateway:NatGateway"))
     assert nat == {"dev": 0, "staging": 1, "prod": 3}[name]
-    # dev's egress is one NAT instance (cheaper; tests/test_network.py checks it)
+    # dev's egress is one NAT instance (cheaper; tests/network/test_network.py checks it)
     assert len(rec.of_type("aws:ec2/instance:Instance")) == {"dev": 1, "staging": 0, "prod": 0}[name]
     assert rec.one("aws:eks/nodeGroup:NodeGroup").inputs["taints"][0]["key"] == "CriticalAddonsOnly"
 

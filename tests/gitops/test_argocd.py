@@ -16,7 +16,7 @@ from harness.upstream import chart_missing_paths, schema_errors
 from harness.urns import VARIANTS
 from settings import ConfigError, parse_settings
 from tests.conftest import build_addon
-from tests.test_monitoring import SECRET_SIG, clear_occurrences
+from tests.observability.test_monitoring import SECRET_SIG, clear_occurrences
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 REPO = "https://github.com/acme/eks-platform.git"

@@ -22,7 +22,7 @@ from tests.conftest import assert_config_error, build_addon, make_settings
 RELEASE = "kubernetes:helm.sh/v3:Release"
 POLICY = "kubernetes:kyverno.io/v1:ClusterPolicy"
 EXCEPTION = "kubernetes:kyverno.io/v2:PolicyException"
-EXAMPLES = Path(__file__).parent / "fixtures" / "kyverno"
+EXAMPLES = Path(__file__).parent.parent / "fixtures" / "kyverno"
 REGISTRIES = ["ghcr.io/acme", "123456789012.dkr.ecr.us-east-1.amazonaws.com"]
 EXCEPTIONS = [{"name": "node-agent", "controls": ["disallow-host-path", "disallow-host-namespaces"],
                "namespaces": ["team-observability"], "names": ["node-agent-*"],
@@ -153,7 +153,7 @@ def test_kyverno_runs_on_kind_and_can_be_switched_off():
     assert local.of_type(TYPE) and len(local.of_type(POLICY)) == 14
     assert "local-path-storage" in values(local)["config"]["webhooks"]["namespaceSelector"]["matchExpressions"][1][
         "values"]
-    # (the registry walk builds exactly the enabled add-ons: tests/test_registry.py)
+    # (the registry walk builds exactly the enabled add-ons: tests/core/test_registry.py)
     assert KyvernoAddOn.enabled(make_settings("local")) and KyvernoAddOn.enabled(make_settings("prod"))
     assert not KyvernoAddOn.enabled(make_settings("dev", kyverno={"enabled": False}))
 

@@ -17,7 +17,7 @@ from harness.upstream import (
     schema_errors,
 )
 from harness.urns import VARIANTS, evaluate
-from tests.test_upstream import NO_UPSTREAM_DATA
+from tests.harness.test_upstream import NO_UPSTREAM_DATA
 
 
 def chart_key(release) -> str:

@@ -20,14 +20,14 @@ NO_UPSTREAM_DATA = {
     "metrics-server": "no copy of kubernetes-sigs/metrics-server's chart values in shared/upstream (keys read from "
                       "metrics-server-helm-chart-3.13.1, asserted by test_metrics_server)",
     "aws-for-fluent-bit": "no copy of aws/eks-charts' stable/aws-for-fluent-bit values in shared/upstream (keys read "
-                          "from its 0.2.0 values.yaml, asserted by tests/test_logging.py)",
+                          "from its 0.2.0 values.yaml, asserted by tests/observability/test_logging.py)",
     "loki": "no copy of grafana-community/helm-charts' charts/loki values in shared/upstream (keys read from its "
-            "18.11.0 values.yaml, asserted by tests/test_logging.py)",
+            "18.11.0 values.yaml, asserted by tests/observability/test_logging.py)",
     "prometheus-blackbox-exporter": "no copy of prometheus-community's blackbox exporter chart values in shared/upstream "
                                     "(keys read from prometheus-blackbox-exporter-11.17.2, asserted by "
                                     "test_webhook_certificates)",
     **{chart: "the locked Istio data is master before the 1.31 branch (istio@86c9f01f), not the pinned 1.31.1; "
-              "tests/test_istio.py checks the values against it all the same" for chart in ("istio-base", "istiod",
+              "tests/traffic/test_istio.py checks the values against it all the same" for chart in ("istio-base", "istiod",
                                                                                           "istio-gateway")},
     "istio-cni": "no copy of istio's manifests/charts/istio-cni values in shared/upstream; the release sets no values "
                  "(the chart's defaults: chained to the cluster's CNI in /opt/cni/bin and /etc/cni/net.d)",
