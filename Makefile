@@ -17,8 +17,10 @@ venv: $(VENV)/.installed
 test: venv lint
 	$(PY) -m pytest -q
 
+## ruff, and the import contracts of .importlinter (layers, independent add-ons): a new cycle fails here
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
 ## the offline plan of one stack, with its cost and deploy-time estimate: make plan STACK=prod [JSON=plan.json] [MD=plan.md]
 plan: venv

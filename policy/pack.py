@@ -1,4 +1,4 @@
-"""The CrossGuard side of the rules: each Rule of policy/rules.py as a pulumi_policy policy.
+"""The CrossGuard side of the rules: each Rule of policy/rules/ (one module per area) as a pulumi_policy policy.
 
 ``build_policies(context)`` wraps resource rules in ``ResourceValidationPolicy`` and stack rules in
 ``StackValidationPolicy`` with the stack's enforcement level per tier; a rule the stack excepts

@@ -486,7 +486,7 @@ def test_controller_table_reads_keys_and_defaults_the_charts_have(chart, folder,
     values = load_yaml(folder, name)
     values = values.get(defaults_key, values) if defaults_key else values
     ctrl = rules.CONTROLLERS[chart]
-    found = [rules._get(values, *p.split(".")) for p in ctrl.replicas if rules._get(values, *p.split(".")) is not None]
+    found = [rules.get_in(values, *p.split(".")) for p in ctrl.replicas if rules.get_in(values, *p.split(".")) is not None]
     assert found, f"{chart}: none of {ctrl.replicas} is a key of its values.yaml"
     assert found[0] == ctrl.default_replicas  # the count assumed when the platform sets none
     # the budget check on the chart's own defaults agrees with what the chart renders by default
