@@ -118,7 +118,7 @@ def format_validation_error(exc: ValidationError, stack: str) -> str:
             loc = (*loc, ctx["field"])
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = "unknown key (check its spelling against README's config reference)"
+            msg = "unknown key (check its spelling against docs/configuration.md)"
         elif err["type"] == "missing":
             msg = "required key is missing"
         given = "" if err["type"] in ("missing", "config") else f" (got {_short(err.get('input'))})"

@@ -2,7 +2,7 @@
 
 Each type validates when the settings are built and says what would be valid; the error reaches the
 user under the full config key (``eks-platform:nodeGroups[0].taints[0].value: ...``). Each also
-carries a JSON-schema description, which the README's config reference is generated from.
+carries a JSON-schema description, which the config reference (docs/configuration.md) is generated from.
 """
 
 from __future__ import annotations

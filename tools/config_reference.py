@@ -1,11 +1,11 @@
-"""The README's stack configuration reference, generated from the settings models' JSON schema.
+"""The stack configuration reference (docs/configuration.md), generated from the settings models' JSON schema.
 
     python -m tools.config_reference           # print the Markdown table
-    python -m tools.config_reference --write   # replace the table in README.md (between its markers)
+    python -m tools.config_reference --write   # replace the table in docs/configuration.md (between its markers)
 
 One row per config key (nested keys dotted, list items as ``[]``): the tier defaults (dev /
 staging / prod) or the default, what is valid (choices, ranges, the type's grammar), and the
-field's docstring. ``tests/settings/test_config_reference.py`` fails when README.md is not current.
+field's docstring. ``tests/settings/test_config_reference.py`` fails when docs/configuration.md is not current.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 from harness.program import PROJECT_DIR
 from settings import Settings
 
-README = PROJECT_DIR / "README.md"
+DOC = PROJECT_DIR / "docs" / "configuration.md"
 START, END = "<!-- config-reference:start -->", "<!-- config-reference:end -->"
 HIDDEN = {"stack"}  # not a config key
 DERIVED = {"Tier": "the stack name (local: dev)"}
@@ -120,22 +120,22 @@ def table() -> str:
     return "\n".join(lines)
 
 
-def readme_section(text: str) -> str:
+def doc_section(text: str) -> str:
     start, end = text.index(START) + len(START), text.index(END)
     return text[start:end].strip("\n")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.config_reference", description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help="replace the table in README.md")
+    parser.add_argument("--write", action="store_true", help="replace the table in docs/configuration.md")
     args = parser.parse_args(argv)
     generated = table()
     if not args.write:
         print(generated)
         return 0
-    text = README.read_text()
-    README.write_text(text[:text.index(START) + len(START)] + "\n" + generated + "\n" + text[text.index(END):])
-    print(f"wrote {len(generated.splitlines()) - 2} rows into {README.name}")
+    text = DOC.read_text()
+    DOC.write_text(text[:text.index(START) + len(START)] + "\n" + generated + "\n" + text[text.index(END):])
+    print(f"wrote {len(generated.splitlines()) - 2} rows into {DOC.name}")
     return 0
 
 

@@ -46,10 +46,10 @@ def warnings(s: Settings, today: datetime.date | None = None) -> list[str]:
     spot += [g.name for g in s.node_groups if g.capacity_type == "SPOT"] if s.is_aws else []
     if s.argocd.enabled and s.argocd.repo_url is None:
         out.append("argocd.repoUrl is not set: Argo CD is installed without its root Application; set it to this "
-                   "repository's clone URL in the stack file (README, 'GitOps')")
+                   "repository's clone URL in the stack file (docs/gitops.md)")
     if spot:
         out.append(f"spot is allowed ({', '.join(spot)}): the account needs the AWSServiceRoleForEC2Spot "
-                   "service-linked role (README, 'Spot and the EC2 Spot service-linked role')")
+                   "service-linked role (docs/operations.md, 'Spot and the EC2 Spot service-linked role')")
     return out
 
 

@@ -1,4 +1,4 @@
-"""The README's config reference is generated from the settings models and must be current."""
+"""The config reference (docs/configuration.md) is generated from the settings models and must be current."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from settings import Settings
 from tools import config_reference
 
 
-def test_readme_table_is_the_generated_one():
-    readme = config_reference.README.read_text()
-    assert config_reference.readme_section(readme) == config_reference.table(), \
-        "README's config reference is stale: run python -m tools.config_reference --write"
+def test_the_configuration_reference_is_the_generated_one():
+    doc = config_reference.DOC.read_text()
+    assert config_reference.doc_section(doc) == config_reference.table(), \
+        "docs/configuration.md is stale: run python -m tools.config_reference --write"
 
 
 def test_every_config_key_has_a_row_with_its_docstring():
