@@ -4,6 +4,16 @@
 returns one frozen, validated ``Settings``; ``parse_settings()`` does the same from a plain dict, for
 tests and offline tools. Bad config raises ``ConfigError`` naming each offending key before any
 resource is registered.
+
+The models follow the platform's areas (as ``components/`` and the README do); a module holds the
+sections an area's add-ons read:
+
+- network and cluster (the AWS target): ``aws.py``; autoscaling: ``karpenter.py`` and, for Cluster
+  Autoscaler and metrics-server, ``addons.py``; traffic: ``traffic.py``; observability: ``observability.py``;
+  gitops: ``gitops.py``; storage: ``storage.py``; policy: ``kyverno.py`` (in the cluster) and ``policy.py``
+  (the CrossGuard pack's exceptions); tenancy: ``teams.py``.
+- shared: ``base.py`` (the base model, tier defaults, the error), ``types.py`` (value grammars),
+  ``gates.py`` (each add-on's gate: when it is on, its own sections, its conflicts).
 """
 
 from __future__ import annotations
