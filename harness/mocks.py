@@ -41,6 +41,8 @@ class Recorded:
     ignore_changes: list[str] = field(default_factory=list)
     aliases: list[str] = field(default_factory=list)
     """Full URNs this resource was known by before (its ``aliases`` option, resolved by the SDK)."""
+    retain_on_delete: bool = False
+    """Its ``retain_on_delete`` option: a destroy or a replacement drops it from the state, not from AWS."""
 
     @property
     def parent_type(self) -> str:
@@ -298,6 +300,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     delete_before_replace=request.deleteBeforeReplace,
                     ignore_changes=list(request.ignoreChanges),
                     aliases=sorted(request.aliasURNs),
+                    retain_on_delete=bool(request.retainOnDelete),
                 )
             )
         return response

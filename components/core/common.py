@@ -42,6 +42,10 @@ def child_opts(parent: pulumi.Resource, extra: pulumi.ResourceOptions | None = N
                                         pulumi.ResourceOptions(parent=parent, depends_on=inherited))
 
 
+RETAIN = pulumi.ResourceOptions(retain_on_delete=True)
+"""Options of a resource a destroy leaves in the account (components/core/deletion.py says which)."""
+
+
 def platform_tags(stack: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The tags on every AWS resource: project, stack, managed-by, then the stack's own tags."""
     return {"Project": PROJECT, "Stack": stack, "ManagedBy": "pulumi", **dict(extra or {})}

@@ -43,6 +43,7 @@ import versions
 from components.core import helm
 from components.core.addon import AddOn
 from components.core.common import (
+    RETAIN,
     PlatformComponent,
     child_opts,
     log_group_key_policy,
@@ -67,6 +68,21 @@ LOKI_SCHEMA_FROM = "2026-01-01"
 def log_group_name(cluster_name: str) -> str:
     """The cluster's container log group (EKS writes control-plane logs to /aws/eks/<cluster>/cluster)."""
     return f"/aws/eks/{cluster_name}/containers"
+
+
+# S3 bucket naming rules (S3 user guide, "General purpose bucket naming rules"): 3-63 characters of lower-case
+# letters, digits, dots and hyphens, starting and ending with a letter or digit, and none of these prefixes
+S3_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+
+
+def loki_bucket_prefix(cluster_name: str) -> str:
+    """A valid S3 ``bucket_prefix`` from an EKS cluster name, which may hold upper-case letters and ``_``
+    (``[0-9A-Za-z][A-Za-z0-9_-]*``, up to 100): lower-cased, ``_`` as ``-``, at most 30 characters, so the
+    prefix stays within the provider's 37 and the 26 characters it appends keep the name under 63."""
+    base = cluster_name.lower().replace("_", "-")[:30].rstrip("-")
+    if base.startswith(S3_RESERVED_PREFIXES):
+        base = f"eks-{base}"[:30].rstrip("-")
+    return f"{base}-loki-"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -141,8 +157,13 @@ def loki_values(cluster: ClusterHandle, args: LoggingArgs, bucket: pulumi.Input[
         },
         "singleBinary": {
             "replicas": 1,
+            # enableStatefulSetAutoDeletePVC (chart default false; whenDeleted defaults to Delete): the claim
+            # goes with the StatefulSet when the release is uninstalled, while the EBS CSI driver (this
+            # release comes after it) still runs to delete the volume; otherwise the claim outlives
+            # the release and its volume may outlive the driver (loki chart 18.11.0 values.yaml)
             "persistence": {"enabled": True, "size": f"{args.settings.loki.storage_gib}Gi",
-                            "storageClass": STORAGE_CLASS if s3 else KIND_STORAGE_CLASS},
+                            "storageClass": STORAGE_CLASS if s3 else KIND_STORAGE_CLASS,
+                            "enableStatefulSetAutoDeletePVC": True, "whenDeleted": "Delete", "whenScaled": "Retain"},
             "nodeSelector": dict(cluster.system_node_selector),
             "tolerations": list(cluster.system_tolerations),
             "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
@@ -227,22 +248,26 @@ class Logging(PlatformComponent):
         key_arns: list[pulumi.Input[str]] = []
         if bucket_settings is None or bucket_settings.create:
             key = aws.kms.Key(f"{name}-loki", description=f"Loki's bucket of {cluster.physical_name}",
-                              enable_key_rotation=True, tags=facts.tags, opts=child_opts(self))
+                              enable_key_rotation=True, tags=facts.tags, opts=child_opts(self, RETAIN))
+            # Retained, with its key and every setting that protects it (components/core/deletion.py): a
+            # destroy or a switch of observability.logs.backend would otherwise fail with BucketNotEmpty.
+            # Its lifecycle rule empties it within retentionDays + 1 days (docs/operations.md, "After a destroy")
             key_arns.append(key.arn)
-            self.bucket = aws.s3.Bucket(f"{name}-loki", bucket_prefix=f"{cluster.physical_name[:30]}-loki-",
-                                        force_destroy=False, tags=facts.tags, opts=child_opts(self))
+            self.bucket = aws.s3.Bucket(f"{name}-loki", bucket_prefix=loki_bucket_prefix(cluster.physical_name),
+                                        force_destroy=False, tags=facts.tags, opts=child_opts(self, RETAIN))
             bucket_id, bucket_arn = self.bucket.id, self.bucket.arn
             aws.s3.BucketPublicAccessBlock(f"{name}-loki", bucket=bucket_id, block_public_acls=True,
                                            block_public_policy=True, ignore_public_acls=True,
-                                           restrict_public_buckets=True, opts=child_opts(self))
+                                           restrict_public_buckets=True, opts=child_opts(self, RETAIN))
             aws.s3.BucketOwnershipControls(f"{name}-loki", bucket=bucket_id,
-                                           rule={"object_ownership": "BucketOwnerEnforced"}, opts=child_opts(self))
+                                           rule={"object_ownership": "BucketOwnerEnforced"},
+                                           opts=child_opts(self, RETAIN))
             aws.s3.BucketServerSideEncryptionConfiguration(
                 f"{name}-loki", bucket=bucket_id,
                 rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms",
                                                                     "kms_master_key_id": key.arn},
                         # S3 Bucket Keys: one KMS request per bucket key, not per object
-                        "bucket_key_enabled": True}], opts=child_opts(self))
+                        "bucket_key_enabled": True}], opts=child_opts(self, RETAIN))
             # Loki's compactor deletes by retention; the expiry is the backstop for what it leaves behind
             aws.s3.BucketLifecycleConfiguration(
                 f"{name}-loki", bucket=bucket_id, rules=[
@@ -250,11 +275,11 @@ class Logging(PlatformComponent):
                      "expiration": {"days": args.settings.retention_days + 1}},
                     {"id": "abort-incomplete-uploads", "status": "Enabled", "filter": {"prefix": ""},
                      "abort_incomplete_multipart_upload": {"days_after_initiation": 1}}],
-                opts=child_opts(self))
+                opts=child_opts(self, RETAIN))
             aws.s3.BucketPolicy(f"{name}-loki", bucket=bucket_id, policy=policy_document(statement(
                 "DenyInsecureTransport", ["s3:*"], [bucket_arn, pulumi.Output.concat(bucket_arn, "/*")],
                 effect="Deny", principal={"AWS": "*"}, condition={"Bool": {"aws:SecureTransport": "false"}})),
-                opts=child_opts(self))
+                opts=child_opts(self, RETAIN))
         else:
             bucket_id = bucket_settings.name
             bucket_arn = f"arn:{facts.partition}:s3:::{bucket_settings.name}"

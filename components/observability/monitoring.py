@@ -77,6 +77,10 @@ def chart_values(cluster: ClusterHandle, s: ObservabilitySettings, loki_url: str
         "storageSpec": {"volumeClaimTemplate": {"spec": {
             "storageClassName": storage_class, "accessModes": ["ReadWriteOnce"],
             "resources": {"requests": {"storage": f"{m.storage_gib}Gi"}}}}},
+        # the claims go with the StatefulSet when the release is uninstalled, while the EBS CSI driver (this
+        # release comes after it) still runs to delete their volumes; kept on a scale-down (Kubernetes
+        # StatefulSet PVC retention, GA in 1.32; kube-prometheus-stack 88.5.3 values.yaml, prometheusSpec)
+        "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Delete", "whenScaled": "Retain"},
         "serviceMonitorSelectorNilUsesHelmValues": False,
         "podMonitorSelectorNilUsesHelmValues": False,
         "ruleSelectorNilUsesHelmValues": False,

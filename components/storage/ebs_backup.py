@@ -16,6 +16,7 @@ import pulumi_aws as aws
 
 from components.core.addon import AddOn
 from components.core.common import (
+    RETAIN,
     PlatformComponent,
     account_key_policy,
     child_opts,
@@ -78,10 +79,12 @@ class EbsBackup(PlatformComponent):
         self.kms_key = aws.kms.Key(
             f"{name}-key", description=f"AWS Backup vault of {cluster.physical_name}", enable_key_rotation=True,
             deletion_window_in_days=args.kms_key_deletion_window_days,
-            policy=account_key_policy(facts.account_id, facts.partition), tags=tags, opts=child_opts(self))
-        # never force_destroy: a vault holding recovery points cannot be deleted, which keeps backups
-        # through a `pulumi destroy` until they expire or are deleted on purpose
-        self.vault = aws.backup.Vault(f"{name}-vault", kms_key_arn=self.kms_key.arn, tags=tags, opts=child_opts(self))
+            policy=account_key_policy(facts.account_id, facts.partition), tags=tags, opts=child_opts(self, RETAIN))
+        # Retained, with its key (components/core/deletion.py): AWS Backup refuses to delete a vault that
+        # holds recovery points, so a destroy after the first backup would fail; the recovery points
+        # outlive the stack until their lifecycle expires them (docs/operations.md, "After a destroy")
+        self.vault = aws.backup.Vault(f"{name}-vault", kms_key_arn=self.kms_key.arn, tags=tags,
+                                      opts=child_opts(self, RETAIN))
         self.plan = aws.backup.Plan(
             f"{name}-plan",
             rules=[aws.backup.PlanRuleArgs(

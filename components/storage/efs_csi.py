@@ -20,6 +20,7 @@ import pulumi_kubernetes as k8s
 import versions
 from components.core.addon import AddOn
 from components.core.common import (
+    RETAIN,
     PlatformComponent,
     account_key_policy,
     child_opts,
@@ -112,20 +113,24 @@ class EfsCsiDriver(PlatformComponent):
             f"{name}-key", description=f"EFS file system of {cluster.physical_name}", enable_key_rotation=True,
             deletion_window_in_days=args.kms_key_deletion_window_days,
             policy=account_key_policy(facts.account_id, facts.partition), tags={**tags, "Name": label},
-            opts=child_opts(self))
+            opts=child_opts(self, RETAIN))
+        # Retained with its key, policy and backup policy (components/core/deletion.py): the file system is
+        # the only copy of every ReadWriteMany claim's files; the mount targets and the security group go,
+        # so the VPC can be deleted (docs/operations.md, "After a destroy")
         self.file_system = aws.efs.FileSystem(
             f"{name}-fs", encrypted=True, kms_key_id=self.kms_key.arn,
             performance_mode=cfg.performance_mode, throughput_mode=cfg.throughput_mode,
             provisioned_throughput_in_mibps=cfg.provisioned_throughput_mibps,
-            lifecycle_policies=lifecycle_policies(cfg), tags={**tags, "Name": label}, opts=child_opts(self))
+            lifecycle_policies=lifecycle_policies(cfg), tags={**tags, "Name": label},
+            opts=child_opts(self, RETAIN))
         aws.efs.BackupPolicy(
             f"{name}-backup", file_system_id=self.file_system.id,
             backup_policy=aws.efs.BackupPolicyBackupPolicyArgs(
                 status="ENABLED" if cfg.automatic_backups else "DISABLED"),
-            opts=child_opts(self))
+            opts=child_opts(self, RETAIN))
         self.policy = aws.efs.FileSystemPolicy(
             f"{name}-fs-policy", file_system_id=self.file_system.id, policy=file_system_policy(self.file_system.arn),
-            opts=child_opts(self))
+            opts=child_opts(self, RETAIN))
 
         # NFS from the nodes only: managed node groups and Karpenter's nodes carry the cluster security
         # group (Karpenter selects it by its karpenter.sh/discovery tag, components/cluster/eks.py).

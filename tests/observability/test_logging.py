@@ -44,7 +44,9 @@ CHART_KEY_PATHS = {
         "loki.storage.bucketNames", "loki.storage.s3.region", "loki.storage.type", "lokiCanary.enabled",
         "monitoring.serviceMonitor.enabled", "read.replicas", "resultsCache.enabled", "serviceAccount.annotations",
         "serviceAccount.create", "serviceAccount.name", "singleBinary.nodeSelector",
-        "singleBinary.persistence.enabled", "singleBinary.persistence.size", "singleBinary.persistence.storageClass",
+        "singleBinary.persistence.enableStatefulSetAutoDeletePVC", "singleBinary.persistence.enabled",
+        "singleBinary.persistence.size", "singleBinary.persistence.storageClass",
+        "singleBinary.persistence.whenDeleted", "singleBinary.persistence.whenScaled",
         "singleBinary.replicas", "singleBinary.resources", "singleBinary.tolerations", "test.enabled",
         "write.replicas"},
 }
