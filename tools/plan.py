@@ -25,7 +25,7 @@ from typing import Any
 import versions
 from harness import Recording, run_stack, stack_config, stack_names
 from settings import ConfigError, Settings, parse_settings
-from tools import capacity, cost, deploy_time
+from tools import capacity, cost, deploy_time, destroy_report
 
 
 def _raw(stack: str) -> dict[str, Any]:
@@ -214,6 +214,7 @@ def build_plan(stack: str) -> dict[str, Any]:
         "exports": sorted(rec.exports),
         "policy": policy_results(settings, rec),
         "systemNodes": system_nodes(settings, rec),
+        "destroy": destroy_report.report(rec, settings.cluster_name),
         **report_sections(settings, rec),
     }
 
@@ -246,6 +247,7 @@ def render_markdown(plan: dict[str, Any]) -> str:
         lines += [f"| {r['name']} | {r['chart']} | {r['version']} | {r['namespace']} |" for r in plan["helmReleases"]]
         lines.append("")
     lines += [*cost.render_markdown(plan["cost"]), "", *deploy_time.render_markdown(plan["deployTime"])]
+    lines += ["", *destroy_report.render_markdown(plan["destroy"])]
     return "\n".join(lines) + "\n"
 
 
@@ -351,6 +353,7 @@ def render(plan: dict[str, Any]) -> str:
             lines.append("  every rule passes")
     lines += ["", f"Exports: {', '.join(plan['exports'])}"]
     lines += render_report_text(plan)
+    lines += ["", *destroy_report.render_text(plan["destroy"])]
     return "\n".join(lines)
 
 
