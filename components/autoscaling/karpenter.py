@@ -325,7 +325,7 @@ class Karpenter(PlatformComponent):
                 metadata={"name": nc.name},
                 spec=node_class_spec(nc, cluster_name=cluster.physical_name, role_name=self.node_role.name,
                                      tags={**tags, "ManagedBy": "karpenter"}),
-                opts=child_opts(self, cluster.k8s_opts(pulumi.ResourceOptions(
+                opts=child_opts(self, cluster.late_opts(pulumi.ResourceOptions(
                     # the controller validates the class; nodes join only with the access entry and
                     # their policies, which must also outlast the nodes on destroy
                     depends_on=[self.controller, node_access, *node_attachments], custom_timeouts=CR_TIMEOUTS))))
@@ -334,7 +334,7 @@ class Karpenter(PlatformComponent):
             self.node_pools[pool.name] = k8s.apiextensions.CustomResource(
                 f"{name}-pool-{pool.name}", api_version=NODE_POOL_API, kind="NodePool", metadata={"name": pool.name},
                 spec=node_pool_spec(pool, config),
-                opts=child_opts(self, cluster.k8s_opts(pulumi.ResourceOptions(
+                opts=child_opts(self, cluster.late_opts(pulumi.ResourceOptions(
                     # deleted first on destroy: the controller drains the pool's nodes while it still runs
                     depends_on=[self.controller, self.node_classes[pool.node_class]], custom_timeouts=CR_TIMEOUTS))))
         self.node_pool_names = list(self.node_pools)

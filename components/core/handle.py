@@ -79,6 +79,9 @@ class ClusterHandle:
     readiness: tuple[pulumi.Resource, ...] = ()
     """What Kubernetes objects and pod-running resources wait for: compute, and the add-ons the
     holder comes after."""
+    late_readiness: tuple[pulumi.Resource, ...] = ()
+    """What some of the holder's resources (its late parts: ``late_opts``), not all, wait for besides
+    readiness: the add-ons of its registry entry's ``partly_after``."""
 
     @property
     def target(self) -> str:
@@ -88,6 +91,10 @@ class ClusterHandle:
         """This handle, with ``resources`` added to what Kubernetes objects wait for."""
         return dataclasses.replace(self, readiness=(*self.readiness, *resources))
 
+    def partly_after(self, *resources: pulumi.Resource) -> ClusterHandle:
+        """This handle, with ``resources`` added to what its late parts (only) wait for."""
+        return dataclasses.replace(self, late_readiness=(*self.late_readiness, *resources))
+
     def with_aws(self, **facts: Any) -> ClusterHandle:
         """This handle with some AWS facts replaced (compute adds the node role and groups)."""
         assert self.aws is not None, "with_aws on a handle without AWS facts"
@@ -96,6 +103,12 @@ class ClusterHandle:
     def pods_opts(self, extra: pulumi.ResourceOptions | None = None) -> pulumi.ResourceOptions:
         """Options for an AWS resource that runs pods (an EKS add-on with a controller): wait for readiness."""
         return pulumi.ResourceOptions.merge(pulumi.ResourceOptions(depends_on=list(self.readiness)), extra)
+
+    def late_opts(self, extra: pulumi.ResourceOptions | None = None) -> pulumi.ResourceOptions:
+        """Options for an add-on's late parts (Karpenter's NodePools, the Istio gateway): ``k8s_opts``, and
+        the late readiness; on destroy they go before what they wait for."""
+        return self.k8s_opts(pulumi.ResourceOptions.merge(
+            pulumi.ResourceOptions(depends_on=list(self.late_readiness)), extra))
 
     def k8s_opts(self, extra: pulumi.ResourceOptions | None = None) -> pulumi.ResourceOptions:
         """Options for a Kubernetes object or Helm release on this cluster: its provider, and readiness."""

@@ -24,6 +24,8 @@ ARGOCD_NAMESPACE = "argocd"
 """Argo CD (ArgoCd, Bootstrap); routes reach its server, Kyverno exempts it."""
 LBC_NAMESPACE = "kube-system"
 """The AWS Load Balancer Controller (its webhook Service is probed by WebhookCertificates)."""
+KYVERNO_NAMESPACE = "kyverno"
+"""Kyverno (Kyverno); the load balancer controller's Service mutator leaves it out."""
 
 # --- release names ----------------------------------------------------------------------------------
 ARGOCD_RELEASE = "argocd"

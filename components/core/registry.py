@@ -47,6 +47,9 @@ class Entry:
 
     addon: type[AddOn]
     after: tuple[type[AddOn], ...] = ()
+    partly_after: tuple[type[AddOn], ...] = ()
+    """Add-ons that only the add-on's late parts (built with ``ClusterHandle.late_opts``) come after: the
+    rest starts without waiting for them, and on destroy the late parts go before them."""
 
 
 REGISTRY: tuple[Entry, ...] = (
@@ -56,20 +59,24 @@ REGISTRY: tuple[Entry, ...] = (
     Entry(EbsBackupAddOn),
     Entry(EfsCsiAddOn),
     # Destroy deletes the NodePools (Karpenter drains their nodes) before the EBS CSI driver, so volumes
-    # detach and VolumeAttachments go away instead of holding the drain forever; and its ServiceMonitor
-    # needs the monitoring CRDs (when monitoring is on)
-    Entry(KarpenterAddOn, after=(EbsCsiAddOn, MonitoringCrdsAddOn)),
+    # detach and VolumeAttachments go away instead of holding the drain forever: the pools (not the
+    # controller, which starts beside the driver) come after it; its ServiceMonitor needs the monitoring
+    # CRDs (when monitoring is on)
+    Entry(KarpenterAddOn, after=(MonitoringCrdsAddOn,), partly_after=(EbsCsiAddOn,)),
     Entry(ClusterAutoscalerAddOn),
     # its ServiceMonitor needs the monitoring CRDs (when monitoring is on)
     Entry(MetricsServerAddOn, after=(MonitoringCrdsAddOn,)),
     # its ServiceMonitor needs the monitoring CRDs (when monitoring is on)
     Entry(LoadBalancerControllerAddOn, after=(MonitoringCrdsAddOn,)),
     # the gateway's LoadBalancer Service needs the controller on create and on delete; its monitors
-    # need the monitoring CRDs (when monitoring is on)
-    Entry(IstioAddOn, after=(LoadBalancerControllerAddOn, MonitoringCrdsAddOn)),
-    # its CRDs; volumes on the gp3 class (on destroy the claims go before the driver); and Grafana's ALB
-    # Ingress (exposure alb) needs the load balancer controller to make it, and to delete the ALB on destroy
-    Entry(MonitoringAddOn, after=(MonitoringCrdsAddOn, EbsCsiAddOn, LoadBalancerControllerAddOn)),
+    # need the monitoring CRDs (when monitoring is on); the gateway's pods do not tolerate the system
+    # taint, so they run on Karpenter's nodes: the gateway (not istiod) after its NodePools
+    # (tests/core/test_cold_start.py)
+    Entry(IstioAddOn, after=(LoadBalancerControllerAddOn, MonitoringCrdsAddOn), partly_after=(KarpenterAddOn,)),
+    # its CRDs; volumes on the gp3 class (on destroy the claims go before the driver); Grafana's ALB
+    # Ingress (exposure alb) needs the load balancer controller to make it, and to delete the ALB on destroy;
+    # Grafana, kube-state-metrics and the admission jobs run on Karpenter's nodes: its NodePools first
+    Entry(MonitoringAddOn, after=(MonitoringCrdsAddOn, EbsCsiAddOn, LoadBalancerControllerAddOn, KarpenterAddOn)),
     # its ServiceMonitors after the CRDs; Loki's volume on the gp3 class (on destroy, the claim goes first)
     Entry(LoggingAddOn, after=(MonitoringCrdsAddOn, EbsCsiAddOn)),
     # its ServiceMonitors; and the load balancer controller for its ALB Ingress (exposure alb), which it
@@ -99,7 +106,7 @@ def ordered(registry: Sequence[Entry] = REGISTRY) -> list[Entry]:
     otherwise). Raises ValueError on a cycle or an ``after`` that is not registered."""
     by_addon = {e.addon: e for e in registry}
     for entry in registry:
-        missing = [a.__name__ for a in entry.after if a not in by_addon]
+        missing = [a.__name__ for a in (*entry.after, *entry.partly_after) if a not in by_addon]
         if missing:
             raise ValueError(f"{entry.addon.__name__} refers to {missing}, which are not in the registry")
     done: list[Entry] = []
@@ -112,7 +119,7 @@ def ordered(registry: Sequence[Entry] = REGISTRY) -> list[Entry]:
             cycle = [e.addon.__name__ for e in visiting[visiting.index(entry):]] + [entry.addon.__name__]
             raise ValueError(f"add-on dependency cycle: {' -> '.join(cycle)}")
         visiting.append(entry)
-        for dep in entry.after:
+        for dep in (*entry.after, *entry.partly_after):
             visit(by_addon[dep])
         visiting.pop()
         done.append(entry)
@@ -130,7 +137,8 @@ def build_addons(cluster: ClusterHandle, settings: Settings,
     for entry in ordered(registry):
         if not entry.addon.enabled(settings):
             continue
-        handle = cluster.after(*(built[dep] for dep in entry.after if dep in built))
+        handle = cluster.after(*(built[dep] for dep in entry.after if dep in built)).partly_after(
+            *(built[dep] for dep in entry.partly_after if dep in built))
         built[entry.addon] = build_addon(entry.addon, handle, settings)
     return built
 

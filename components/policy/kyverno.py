@@ -52,6 +52,7 @@ from components.core.names import (
     ARGOCD_NAMESPACE,
     GATEWAY_NAMESPACE,
     ISTIO_NAMESPACE,
+    KYVERNO_NAMESPACE,
     LOGGING_NAMESPACE,
     MONITORING_NAMESPACE,
     TEAM_LABEL,
@@ -62,7 +63,7 @@ from settings.kyverno import KyvernoSettings
 
 TYPE = "platform:policy:Kyverno"
 CHART = "kyverno"
-NAMESPACE = "kyverno"
+NAMESPACE = KYVERNO_NAMESPACE
 # Namespaces the chart's default resource filters already skip (and its own, excludeKyvernoNamespace).
 CHART_FILTERED = ("kube-system", "kube-public", "kube-node-lease", NAMESPACE)
 # Kubernetes' and the platform's namespaces: never matched by a policy nor sent to a webhook.

@@ -166,8 +166,10 @@ class Istio(PlatformComponent):
         self.gateway = helm.release(f"{name}-gateway", self, cluster, "istio-gateway",
                                     namespace=ingress.metadata.name, release_name=GATEWAY,
                                     values=gateway_values(cluster, s),
-                                    # its pods are injected by istiod's webhook, from the gateway template
-                                    opts=pulumi.ResourceOptions(depends_on=[self.istiod]))
+                                    # its pods are injected by istiod's webhook, from the gateway template;
+                                    # on EKS they run on Karpenter's nodes (no system toleration): after the
+                                    # NodePools (the registry's partly_after)
+                                    opts=pulumi.ResourceOptions(depends_on=[self.istiod, *cluster.late_readiness]))
         after_istiod = pulumi.ResourceOptions(depends_on=[self.istiod], custom_timeouts=CR_TIMEOUTS)
         # mutual TLS everywhere in the mesh; namespaces listed as permissive accept plain text too
         k8s.apiextensions.CustomResource(

@@ -38,12 +38,28 @@ from components.core import helm
 from components.core.addon import AddOn
 from components.core.common import PlatformComponent, child_opts, policy_document, statement, workload_identity
 from components.core.handle import ClusterHandle
+from components.core.names import (
+    ARGOCD_NAMESPACE,
+    ISTIO_NAMESPACE,
+    KYVERNO_NAMESPACE,
+    LBC_NAMESPACE,
+    LOGGING_NAMESPACE,
+    MONITORING_NAMESPACE,
+)
 from settings import gates
 from settings.traffic import LoadBalancerControllerSettings
 
 TYPE = "platform:traffic:LoadBalancerController"
 CHART = "aws-load-balancer-controller"
-NAMESPACE, SERVICE_ACCOUNT = "kube-system", "aws-load-balancer-controller"
+NAMESPACE, SERVICE_ACCOUNT = LBC_NAMESPACE, "aws-load-balancer-controller"
+# The chart's Service mutator (mservice.elbv2.k8s.aws, failurePolicy Fail, every Service created; chart
+# 3.5.0 templates/webhook.yaml) refuses Services until the controller's pods answer, and metrics-server,
+# Karpenter, Kyverno and Fluent Bit install their Services beside the controller, not after it
+# (kubernetes-sigs/aws-load-balancer-controller#4140). None of the platform's own namespaces needs it: their
+# Services are ClusterIP, and the Istio gateway's (istio-ingress, after the controller, left in) carries the
+# aws-load-balancer-type annotation itself. Team namespaces keep it: their LoadBalancer Services get an NLB.
+SERVICE_MUTATOR_EXCLUDED = (LBC_NAMESPACE, KYVERNO_NAMESPACE, LOGGING_NAMESPACE, MONITORING_NAMESPACE,
+                            ISTIO_NAMESPACE, ARGOCD_NAMESPACE)
 INGRESS_CLASS = "alb"
 CLUSTER_TAG = "elbv2.k8s.aws/cluster"
 
@@ -147,6 +163,10 @@ def chart_values(cluster: ClusterHandle, s: LoadBalancerControllerSettings,
         "ingressClassConfig": {"default": s.default_ingress_class},
         # one webhook certificate for the life of the release: Helm's lookup reuses the secret
         "keepTLSSecret": True,
+        # serviceMutatorWebhookConfig.namespaceSelectors become the webhook's namespaceSelector.matchExpressions;
+        # kubernetes.io/metadata.name is on every namespace (Kubernetes, well-known labels)
+        "serviceMutatorWebhookConfig": {"namespaceSelectors": [
+            {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": list(SERVICE_MUTATOR_EXCLUDED)}]},
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
     }
     if s.replicas > 1:
