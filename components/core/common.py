@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_command as command
 
 from settings.base import PROJECT
 
@@ -144,17 +145,30 @@ def irsa_trust(oidc: IrsaFacts, namespace: str, service_account: str) -> pulumi.
                                     principal={"Federated": oidc.provider_arn}, condition=condition))
 
 
+# EKS Pod Identity associations are eventually consistent: "may take several seconds to be effective
+# after the API call returns" (AWS CLI reference, eks create-pod-identity-association). The EKS Pod
+# Identity webhook injects the credentials when a pod is admitted, so a pod admitted before the
+# association propagates never gets them, and restarting its containers does not help
+# (aws/containers-roadmap#2507, terraform-aws-modules/terraform-aws-eks-pod-identity#8; 5-10 s seen in
+# aws/eks-pod-identity-agent#52). No API reports propagation (containers-roadmap#2507 asks for one), so
+# the pods wait a fixed time after the association, on the deploying machine (pulumi-command).
+POD_IDENTITY_PROPAGATION_SECONDS = 30
+
+
 @dataclass(frozen=True)
 class WorkloadIdentity:
     role: aws.iam.Role
     attachments: list[aws.iam.RolePolicyAttachment]
     association: aws.eks.PodIdentityAssociation | None
+    propagation: command.local.Command | None = None
+    """The wait after the association (Pod Identity only), re-run whenever the association is replaced."""
 
     @property
     def ready(self) -> list[pulumi.Resource]:
-        """What a pod using this identity waits for: its permissions, and its association. Waiting
-        for them also keeps them until the pod's workload is gone on destroy."""
-        return [*self.attachments, *([self.association] if self.association is not None else [])]
+        """What a pod using this identity waits for: its permissions, and its association once it has
+        propagated. Waiting for them also keeps them until the pod's workload is gone on destroy."""
+        return [*self.attachments, *([self.association] if self.association is not None else []),
+                *([self.propagation] if self.propagation is not None else [])]
 
     @property
     def service_account_annotations(self) -> dict[str, pulumi.Output[str]]:
@@ -187,6 +201,12 @@ def workload_identity(name: str, parent: pulumi.Resource, *, cluster_name: pulum
             f"{name}-pod-identity", cluster_name=cluster_name, namespace=namespace,
             service_account=service_account, role_arn=role.arn, tags=dict(tags),
             opts=child_opts(parent, pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=attachments))))
+        propagation = command.local.Command(
+            f"{name}-pod-identity-propagation", create=f"sleep {POD_IDENTITY_PROPAGATION_SECONDS}",
+            triggers=[association.id],
+            opts=child_opts(parent, pulumi.ResourceOptions.merge(
+                opts, pulumi.ResourceOptions(depends_on=[association]))))
+        return WorkloadIdentity(role=role, attachments=attachments, association=association, propagation=propagation)
     return WorkloadIdentity(role=role, attachments=attachments, association=association)
 
 

@@ -153,7 +153,8 @@ def test_every_child_is_parented_to_the_component():
     component, children = component_and_children(rec)
     assert {c.type for c in children} == {"aws:iam/policy:Policy", "aws:iam/role:Role",
                                           "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
-                                          "aws:eks/podIdentityAssociation:PodIdentityAssociation", RELEASE}
+                                          "aws:eks/podIdentityAssociation:PodIdentityAssociation",
+                                          "command:local:Command", RELEASE}
     mine = [r for r in rec if r.name.startswith("ca-")]
     assert mine and all(r.parent == component.urn for r in mine)
 
