@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STACK  ?= dev
 
-.PHONY: test lint plan plan-diff plan-delta bench venv clean doctor up down integration upstream
+.PHONY: test lint plan plan-diff plan-delta bench venv clean doctor up down integration upstream sweep
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ plan-delta: venv
 		$(if $(HEAD_JSON),--head-json $(HEAD_JSON),) $(if $(JSON),--json $(JSON),) $(if $(MD),--markdown $(MD),) \
 		$(if $(FAIL_ABOVE_PERCENT),--fail-above-percent $(FAIL_ABOVE_PERCENT),) \
 		$(if $(FAIL_ABOVE_USD),--fail-above-usd $(FAIL_ABOVE_USD),) $(if $(filter true,$(ACCEPTED)),--accepted,)
+
+## after a destroy: what the cluster made outside Pulumi's state (your AWS credentials): make sweep STACK=dev [DELETE=true]
+sweep: venv
+	$(PY) -m tools.sweep --stack $(STACK) $(if $(filter true,$(DELETE)),--delete,)
 
 ## evaluation time per stack, the plan process and the unit suite, measured
 bench: venv
