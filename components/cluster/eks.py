@@ -280,6 +280,9 @@ class EksCluster(PlatformComponent):
             assoc = aws.eks.AccessPolicyAssociation(
                 logical, cluster_name=self.cluster.name, principal_arn=entry.principal_arn,
                 policy_arn=f"arn:{partition}:eks::aws:cluster-access-policy/{policy}",
-                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"), opts=child_opts(self, was))
+                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+                # keyed by (cluster, principal, policy) in EKS: replace delete-first (components/tenancy/teams.py)
+                opts=child_opts(self, pulumi.ResourceOptions.merge(
+                    was, pulumi.ResourceOptions(delete_before_replace=True))))
             made += [entry, assoc]
         return made

@@ -236,7 +236,11 @@ class Teams(PlatformComponent):
                 logical, cluster_name=cluster.name, principal_arn=entry.principal_arn,
                 policy_arn=f"arn:{facts.partition}:eks::aws:cluster-access-policy/{EDIT_POLICY}",
                 access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="namespace", namespaces=namespaces),
-                opts=child_opts(self))
+                # a scope change replaces the association, and EKS keys one by (cluster, principal, policy):
+                # the new one can only be created once the old one is gone (EKS API reference,
+                # AssociateAccessPolicy: ResourceInUseException; DisassociateAccessPolicy takes no scope,
+                # so deleting the old one after would remove the new one)
+                opts=child_opts(self, pulumi.ResourceOptions(delete_before_replace=True)))
 
 
 class TeamsAddOn(AddOn):

@@ -193,6 +193,16 @@ def test_iam_roles_get_one_access_entry_each_and_edit_scoped_to_their_namespaces
     assert entries[TEAM_ROLE].name == f"{stack}-teams-access-123456789012-role-Payments"
 
 
+def test_a_scope_change_replaces_the_association_delete_first():
+    """issue 19, defect 1: EKS keys an association by (cluster, principal, policy); a namespace change
+    replaces it, which must delete the old one before creating the new one."""
+    rec = evaluate("dev")
+    assocs = [r for r in rec.of_type(ASSOC) if "-teams-" in r.name]
+    assert assocs and all(a.delete_before_replace for a in assocs)
+    cluster_assocs = [r for r in rec.of_type(ASSOC) if "-teams-" not in r.name]
+    assert all(a.delete_before_replace for a in cluster_assocs)
+
+
 def test_access_entries_wait_for_the_cluster_only(stack_rec):
     stack, rec = stack_rec
     entries = [r for r in rec.of_type(ENTRY) + rec.of_type(ASSOC) if "-teams-" in r.name]
