@@ -256,7 +256,9 @@ def check_teams(settings: Settings) -> Settings:
     if clash:
         raise invalid("traffic.istio.injectedNamespaces", "{clash} are team namespaces, which the teams "
                       "create (with injection: true for the mesh); remove them here", clash=clash)
-    admins = {*settings.cluster.admin_principal_arns, *settings.cluster.viewer_principal_arns}
+    listed = {arn: f"cluster.{key}[{i}]" for key, arns in (
+        ("viewerPrincipalArns", settings.cluster.viewer_principal_arns),
+        ("adminPrincipalArns", settings.cluster.admin_principal_arns)) for i, arn in enumerate(arns)}
     pools = {p.name for p in settings.karpenter.pools}
     classes = {c.name for c in settings.karpenter.node_classes}
     for i, team in enumerate(teams):
@@ -269,11 +271,12 @@ def check_teams(settings: Settings) -> Settings:
                 field = "users" if team.users else "groups"
                 raise invalid(f"{key}.{field}", "only apply to the kind target; on EKS list the team's IAM "
                               "roles in iamRoleArns (access entries scoped to the namespace)")
-            taken = sorted(set(team.iam_role_arns) & admins)
-            if taken:
-                raise invalid(f"{key}.iamRoleArns", "{taken} already have an access entry from "
-                              "cluster.adminPrincipalArns or viewerPrincipalArns (EKS allows one per principal); "
-                              "remove them here or there", taken=taken)
+            for j, arn in enumerate(team.iam_role_arns):
+                if arn in listed:
+                    # (a role in two teams is one entry with one association listing both namespaces)
+                    raise invalid(f"{key}.iamRoleArns[{j}]", "{arn} already has an access entry from {other} "
+                                  "(EKS allows one per principal); remove it here or there",
+                                  arn=arn, other=listed[arn])
         else:
             if team.iam_role_arns:
                 raise invalid(f"{key}.iamRoleArns", "only apply to the aws target (EKS access entries); on kind "

@@ -346,7 +346,7 @@ def test_cross_section_conflicts_are_refused():
                         "eks-platform:teams[0].nodePool", "taken by a karpenter.nodePools entry")
     assert_config_error("dev", {**region, "cluster": {"adminPrincipalArns": [ROLE]},
                                 "teams": [{"name": "payments", "iamRoleArns": [ROLE]}]},
-                        "eks-platform:teams[0].iamRoleArns", "one per principal")
+                        "eks-platform:teams[0].iamRoleArns[0]", "from cluster.adminPrincipalArns[0]")
     assert_config_error("dev", {**region, "traffic": {"istio": {"injectedNamespaces": ["payments"]}},
                                 "teams": [{"name": "payments"}]},
                         "eks-platform:traffic.istio.injectedNamespaces", "team namespaces")
