@@ -8,6 +8,7 @@ runs it.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -28,6 +29,7 @@ from settings.types import (
 
 if TYPE_CHECKING:
     from settings import Settings
+    from settings.traffic import ProxyResources
 
 PodSecurityLevel = Literal["restricted", "baseline"]
 # The label every team namespace carries (Kyverno's team policies select namespaces by it); team
@@ -75,8 +77,9 @@ class QuotaSettings(Model):
     """Sum of CPU limits (limits.cpu)."""
     limits_memory: Memory = tiered(dev="16Gi", staging="32Gi", prod="64Gi")
     """Sum of memory limits (limits.memory)."""
-    pods: between(1, 5000) = tiered(dev=50, staging=100, prod=200)
-    """Pods in the namespace."""
+    pods: between(1, 5000) = tiered(dev=10, staging=16, prod=32)
+    """Pods in the namespace. The other totals must hold this many pods at the LimitRange defaults (plus
+    the sidecar with injection): the defaults hold 10, 16 and 32 injected pods."""
     persistent_volume_claims: between(0, 1000) = 10
     """PersistentVolumeClaims in the namespace."""
     requests_storage: Quantity = "100Gi"
@@ -266,6 +269,7 @@ def check_teams(settings: Settings) -> Settings:
         if team.injection and not istio.enabled:
             raise invalid(f"{key}.injection", "is true, but traffic.istio.enabled is false: there is no mesh to "
                           "inject; set injection: false or enable Istio")
+        _check_quota_holds_pods(key, team, istio.proxy if team.injection else None)
         if settings.is_aws:
             if team.users or team.groups:
                 field = "users" if team.users else "groups"
@@ -295,3 +299,47 @@ def check_teams(settings: Settings) -> Settings:
                 raise invalid(f"{key}.nodePool.nodeClass", "no node class named '{ref}'; karpenter.nodeClasses "
                               "has {classes}", ref=team.node_pool.node_class, classes=sorted(classes))
     return settings
+
+
+def pod_resources(team: TeamSettings, proxy: ProxyResources | None) -> dict[str, Decimal]:
+    """What one pod of the team counts against its quota when its one container sets nothing (the
+    LimitRange defaults) and, with injection, istiod adds its sidecar with ``proxy``'s resources (the
+    istio-validation init container has the same resources and runs before, so a pod counts the larger
+    of it and the sum of its containers: the sum; Kubernetes docs, init-containers "Resource sharing")."""
+    lr = team.limit_range
+    per_pod = {"requests.cpu": quantity(lr.default_request.cpu), "requests.memory": quantity(lr.default_request.memory),
+               "limits.cpu": quantity(lr.default_limit.cpu), "limits.memory": quantity(lr.default_limit.memory)}
+    if proxy is not None:
+        for res, value in (("requests.cpu", proxy.requests_cpu), ("requests.memory", proxy.requests_memory),
+                           ("limits.cpu", proxy.limits_cpu), ("limits.memory", proxy.limits_memory)):
+            per_pod[res] += quantity(value)
+    return per_pod
+
+
+def pods_held(team: TeamSettings, proxy: ProxyResources | None) -> tuple[int, str]:
+    """How many such pods the team's quota holds, and the quota total that binds."""
+    hard = team.quota.hard()
+    return min((int(quantity(hard[res]) // need), res) for res, need in pod_resources(team, proxy).items())
+
+
+def _check_quota_holds_pods(key: str, team: TeamSettings, proxy: ProxyResources | None) -> None:
+    held, binding = pods_held(team, proxy)
+    if held < team.quota.pods:
+        sidecar = (" plus the sidecar (traffic.istio.proxy: {limits}/{mem} limits)"
+                   .format(limits=proxy.limits_cpu, mem=proxy.limits_memory) if proxy else "")
+        raise invalid(f"{key}.quota.pods", "is {pods}, but quota.{binding} ({total}) holds {held} pods at the "
+                      "LimitRange defaults{sidecar}: lower pods to {held}, raise the quota, or lower the defaults",
+                      pods=team.quota.pods, binding=_camel(binding), total=team.quota.hard()[binding], held=held,
+                      sidecar=sidecar)
+    if proxy is not None:
+        for res, limit in (("cpu", proxy.limits_cpu), ("memory", proxy.limits_memory)):
+            if quantity(limit) > quantity(getattr(team.limit_range.max, res)):
+                raise invalid(f"{key}.limitRange.max.{res}", "is below the sidecar's limit traffic.istio.proxy.limits"
+                              "{Res} ({limit}): the LimitRange would refuse every injected pod",
+                              Res=res.capitalize(), limit=limit)
+
+
+def _camel(resource: str) -> str:
+    """``limits.cpu`` -> ``limitsCpu`` (the quota's config key)."""
+    head, tail = resource.split(".")
+    return head + tail.capitalize()
