@@ -325,8 +325,8 @@ def pods_held(team: TeamSettings, proxy: ProxyResources | None) -> tuple[int, st
 def _check_quota_holds_pods(key: str, team: TeamSettings, proxy: ProxyResources | None) -> None:
     held, binding = pods_held(team, proxy)
     if held < team.quota.pods:
-        sidecar = (" plus the sidecar (traffic.istio.proxy: {limits}/{mem} limits)"
-                   .format(limits=proxy.limits_cpu, mem=proxy.limits_memory) if proxy else "")
+        sidecar = (f" plus the sidecar (traffic.istio.proxy: {proxy.limits_cpu}/{proxy.limits_memory} limits)"
+                    if proxy else "")
         raise invalid(f"{key}.quota.pods", "is {pods}, but quota.{binding} ({total}) holds {held} pods at the "
                       "LimitRange defaults{sidecar}: lower pods to {held}, raise the quota, or lower the defaults",
                       pods=team.quota.pods, binding=_camel(binding), total=team.quota.hard()[binding], held=held,

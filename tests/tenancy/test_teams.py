@@ -12,9 +12,9 @@ from harness import run_stack, stack_names
 from harness.fakes import fake_eks_handle, fake_kind_handle
 from harness.upstream import load_yaml, schema_errors
 from harness.urns import LOCAL_TEAMS, TEAM_ROLE, TEAM_ROLE2, TEAMS
+from settings import parse_settings
 from settings.base import fill_tier_defaults
 from settings.teams import TeamSettings
-from settings import parse_settings
 from tests.conftest import DEV_SHARED_VARIANTS, assert_config_error, build_addon, make_settings, run
 
 NAMESPACE, QUOTA, LIMITS = "kubernetes:core/v1:Namespace", "kubernetes:core/v1:ResourceQuota", \
