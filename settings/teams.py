@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+import versions
 from settings.base import Model, invalid, tiered
 from settings.karpenter import NodePoolSettings, PoolTaint
+from settings.traffic import MESH_HUB, MESH_PROXY_IMAGE, ProxyResources
 from settings.types import (
     PLATFORM_NAMESPACES,
     Cidr,
@@ -29,7 +31,6 @@ from settings.types import (
 
 if TYPE_CHECKING:
     from settings import Settings
-    from settings.traffic import ProxyResources
 
 PodSecurityLevel = Literal["restricted", "baseline"]
 # The label every team namespace carries (Kyverno's team policies select namespaces by it); team
@@ -270,6 +271,15 @@ def check_teams(settings: Settings) -> Settings:
             raise invalid(f"{key}.injection", "is true, but traffic.istio.enabled is false: there is no mesh to "
                           "inject; set injection: false or enable Istio")
         _check_quota_holds_pods(key, team, istio.proxy if team.injection else None)
+        if team.injection and settings.kyverno.enabled and settings.kyverno.allowed_registries:
+            image = mesh_proxy_image()
+            # restrict-image-registries allows "<registry>/*" (components/policy/policies.py); Kyverno's '*'
+            # matches any characters, '/' included (pkg/engine/pattern, wildcard.Match)
+            if not any(image.startswith(f"{r}/") for r in settings.kyverno.allowed_registries):
+                raise invalid("kyverno.allowedRegistries", "{key}.injection is true and istiod injects {image} "
+                              "(containers istio-proxy and istio-validation) into team {team}'s pods, which the "
+                              "registry policy would refuse; add {hub} to allowedRegistries",
+                              key=key, image=image, team=team.name, hub=MESH_HUB)
         if settings.is_aws:
             if team.users or team.groups:
                 field = "users" if team.users else "groups"
@@ -343,3 +353,8 @@ def _camel(resource: str) -> str:
     """``limits.cpu`` -> ``limitsCpu`` (the quota's config key)."""
     head, tail = resource.split(".")
     return head + tail.capitalize()
+
+
+def mesh_proxy_image() -> str:
+    """The image istiod injects (istio-proxy and istio-validation): settings/traffic.py MESH_HUB."""
+    return f"{MESH_HUB}/{MESH_PROXY_IMAGE}:{versions.CHARTS['istiod'].version}"
