@@ -206,7 +206,9 @@ class EksCluster(PlatformComponent):
         # instead of EKS creating one that never expires.
         self.log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs", name=f"/aws/eks/{cluster_name}/cluster", retention_in_days=cfg.log_retention_days,
-            kms_key_id=self.kms_key.arn, tags=args.tags, opts=child_opts(self))
+            kms_key_id=self.kms_key.arn, tags=args.tags,
+            # a fixed name: replaced delete-first (tests/stacks/test_replace_safety.py)
+            opts=child_opts(self, pulumi.ResourceOptions(delete_before_replace=True)))
 
         self.cluster = aws.eks.Cluster(
             f"{name}-eks",
@@ -302,7 +304,9 @@ class EksCluster(PlatformComponent):
             moved = access_entry_aliases(self._args.stack, kind, arn) if self._args.stack else []
             entry = aws.eks.AccessEntry(logical, cluster_name=self.cluster.name, principal_arn=arn,
                                         type="STANDARD", tags=self._args.tags,
-                                        opts=child_opts(self, pulumi.ResourceOptions(aliases=[*was.aliases, *moved])))
+                                        # one entry per principal: replaced delete-first (a type change)
+                                        opts=child_opts(self, pulumi.ResourceOptions(
+                                            aliases=[*was.aliases, *moved], delete_before_replace=True)))
             assoc = aws.eks.AccessPolicyAssociation(
                 logical, cluster_name=self.cluster.name, principal_arn=entry.principal_arn,
                 policy_arn=f"arn:{partition}:eks::aws:cluster-access-policy/{policy}",

@@ -302,7 +302,8 @@ class Network(PlatformComponent):
                           tags=self._tags(f"{cluster}-flow-logs"), opts=child_opts(self))
         group = aws.cloudwatch.LogGroup(f"{name}-flow-logs", name=group_name, retention_in_days=cfg.retention_days,
                                         kms_key_id=key.arn, tags=self._tags(f"{cluster}-flow-logs"),
-                                        opts=child_opts(self))
+                                        # a fixed name: replaced delete-first (tests/stacks/test_replace_safety.py)
+                                        opts=child_opts(self, pulumi.ResourceOptions(delete_before_replace=True)))
         role = aws.iam.Role(f"{name}-flow-logs", assume_role_policy=service_trust("vpc-flow-logs.amazonaws.com"),
                             tags=self._args.tags, opts=child_opts(self))
         # Delivery to CloudWatch Logs needs these on the target group (VPC user guide, flow-logs-iam-role).

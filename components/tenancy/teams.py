@@ -233,7 +233,9 @@ class Teams(PlatformComponent):
         for arn, namespaces in role_grants(teams).items():
             logical = f"{name}-access-{principal_slug(arn)}"
             # AWS-side: waits for the cluster (its name), not for nodes or add-ons
-            moved = pulumi.ResourceOptions(aliases=access_entry_aliases(stack, "team", arn) if stack else None)
+            # one entry per principal: replaced delete-first (tests/stacks/test_replace_safety.py)
+            moved = pulumi.ResourceOptions(aliases=access_entry_aliases(stack, "team", arn) if stack else None,
+                                           delete_before_replace=True)
             entry = aws.eks.AccessEntry(logical, cluster_name=cluster.name, principal_arn=arn, type="STANDARD",
                                         tags=dict(facts.tags), opts=child_opts(self, moved))
             self.access_entries[arn] = entry
