@@ -15,9 +15,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from harness import run_stack
-from harness.urns import VARIANTS, evaluate
-from tests.conftest import DEV_SHARED_VARIANTS, ONE_MINOR_BEHIND
+from tests.conftest import every_variant_recording
 
 TF = "hashicorp/terraform-provider-aws (pulumi-aws bridges it): the attribute is ForceNew"
 
@@ -84,19 +82,9 @@ NO_NATURAL_KEY = {
 }
 
 
-def recordings():
-    """Every golden variant (each stack and its URN variants) and the shared dev variants of the tests."""
-    for variant in VARIANTS:
-        yield variant, evaluate(variant)
-    for name, overrides in DEV_SHARED_VARIANTS.items():
-        secret = ("eks-platform:observability",) if name in ("sns-fargate-api-cidrs", "slack-karpenter-on-fargate") else ()
-        existing = ONE_MINOR_BEHIND if name == "grafana-alb-deployer-admin" else None
-        yield name, run_stack("dev", overrides=overrides, secrets=secret, existing_clusters=existing)
-
-
 @pytest.fixture(scope="module")
 def every_resource():
-    return [(variant, r) for variant, rec in recordings() for r in rec if r.custom]
+    return [(variant, r) for variant, rec in every_variant_recording() for r in rec if r.custom]
 
 
 def collisions(resources) -> list[str]:
