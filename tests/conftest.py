@@ -108,4 +108,4 @@ def upstream(folder: str, name: str):
     return upstream_file(folder, name)
 
 
-__all__ = ["DEV_SHARED_VARIANTS", "every_variant_recording", "ONE_MINOR_BEHIND", "SLACK_URL", "SNS_TOPIC", "assert_config_error", "build_addon", "make_settings", "policy", "run", "upstream"]
+__all__ = ["DEV_SHARED_VARIANTS", "ONE_MINOR_BEHIND", "SLACK_URL", "SNS_TOPIC", "assert_config_error", "build_addon", "every_variant_recording", "make_settings", "policy", "run", "upstream"]
