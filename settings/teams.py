@@ -60,7 +60,8 @@ class DefaultLimit(Model):
 
 
 class MaxLimit(Model):
-    # Istio's sidecar asks for a 2-CPU, 1Gi limit by default (istiod values global.proxy.resources)
+    # istiod's chart gives its sidecar a 2-CPU, 1Gi limit by default (values global.proxy.resources); the
+    # platform sets less per tier (traffic.istio.proxy), which must stay under this max
     cpu: CpuQuantity = "2"
     """The highest CPU limit one container may set."""
     memory: Memory = "4Gi"
