@@ -24,14 +24,15 @@ def eks(settings: Settings):
     assert region is not None  # validated: the aws target requires aws:region
     tags = platform_tags(settings.stack, settings.tags)
     check_version_step(settings.cluster_name, settings.cluster.version)
-    check_deployer_not_listed(settings.cluster)
+    check_deployer_not_listed(settings.cluster, settings.teams)
     network = Network(f"{settings.stack}-network", NetworkArgs(
         cluster_name=settings.cluster_name, region=region, settings=settings.network,
         kms_key_deletion_window_days=settings.cluster.kms_key_deletion_window_days, tags=tags))
     control_plane = EksCluster(f"{settings.stack}-cluster", ClusterArgs(
         cluster_name=settings.cluster_name, region=region, settings=settings.cluster, vpc_id=network.vpc_id,
         subnet_ids=network.private_subnet_ids, az_count=len(network.private_subnet_ids),
-        api_access_cidrs=settings.cluster.api_access_cidrs or [network.vpc_cidr], tags=tags))
+        api_access_cidrs=settings.cluster.api_access_cidrs or [network.vpc_cidr], tags=tags,
+        stack=settings.stack))
     cluster = control_plane.handle()
     base_addons = EksAddons(f"{settings.stack}-addons-base", AddonsArgs(cluster=cluster, addons=BASE_WAVE))
 

@@ -268,9 +268,17 @@ class ClusterSettings(Model):
         if not self.cluster_creator_admin and not self.admin_principal_arns:
             raise invalid("adminPrincipalArns", "clusterCreatorAdmin is false, so at least one admin principal "
                           "ARN is needed (the deployer must be able to install the add-ons)")
-        overlap = set(self.admin_principal_arns) & set(self.viewer_principal_arns)
-        if overlap:
-            raise invalid("viewerPrincipalArns", "principals {overlap} are already admins", overlap=sorted(overlap))
+        # EKS allows one access entry per principal (EKS user guide, access-entries): a principal listed
+        # twice would be two entries, the second refused with ResourceInUseException
+        seen: dict[str, str] = {}
+        for key, arns in (("adminPrincipalArns", self.admin_principal_arns),
+                          ("viewerPrincipalArns", self.viewer_principal_arns)):
+            for i, arn in enumerate(arns):
+                here = f"{key}[{i}]"
+                if arn in seen:
+                    raise invalid(here, "{arn} is also cluster.{other}: EKS allows one access entry per principal; "
+                                  "list it once (admins can already view)", arn=arn, other=seen[arn])
+                seen[arn] = here
         return self
 
 

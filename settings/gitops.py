@@ -148,6 +148,14 @@ class ArgoCdSettings(Model):
             # the provider redirects the browser back to https://<hostname>/auth/callback
             raise invalid("oidc", "needs the UI's host name for its redirect URI: set exposure.exposure (istio or "
                           "alb) and exposure.hostname")
+        if self.exposure.exposure == "alb" and not self.exposure.certificate_arn:
+            # the chart's AWS Ingress (server.ingress.controller aws) adds an argocd-server-grpc Service with
+            # alb.ingress.kubernetes.io/backend-protocol-version GRPC (argo-cd 10.1.1 templates/argocd-server/aws/
+            # service.yaml, values server.ingress.aws.backendProtocolVersion), and ELB accepts a GRPC target group
+            # only behind an HTTPS listener (ELB user guide, load-balancer-target-groups "Protocol version")
+            raise invalid("exposure.certificateArn", "exposure alb serves Argo CD's gRPC API (argocd CLI) through a "
+                          "GRPC target group, which the ALB accepts only on HTTPS: set certificateArn (an ACM "
+                          "certificate for {host}), or use exposure istio or port-forward", host=self.exposure.hostname)
         if not self.admin_enabled and self.oidc is None:
             raise invalid("adminEnabled", "false would leave no way to log in: configure oidc first")
         if len(set(self.workload_namespaces)) != len(self.workload_namespaces):

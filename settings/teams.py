@@ -8,12 +8,15 @@ runs it.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+import versions
 from settings.base import Model, invalid, tiered
 from settings.karpenter import NodePoolSettings, PoolTaint
+from settings.traffic import MESH_HUB, MESH_PROXY_IMAGE, ProxyResources
 from settings.types import (
     PLATFORM_NAMESPACES,
     Cidr,
@@ -57,7 +60,8 @@ class DefaultLimit(Model):
 
 
 class MaxLimit(Model):
-    # Istio's sidecar asks for a 2-CPU, 1Gi limit by default (istiod values global.proxy.resources)
+    # istiod's chart gives its sidecar a 2-CPU, 1Gi limit by default (values global.proxy.resources); the
+    # platform sets less per tier (traffic.istio.proxy), which must stay under this max
     cpu: CpuQuantity = "2"
     """The highest CPU limit one container may set."""
     memory: Memory = "4Gi"
@@ -75,8 +79,9 @@ class QuotaSettings(Model):
     """Sum of CPU limits (limits.cpu)."""
     limits_memory: Memory = tiered(dev="16Gi", staging="32Gi", prod="64Gi")
     """Sum of memory limits (limits.memory)."""
-    pods: between(1, 5000) = tiered(dev=50, staging=100, prod=200)
-    """Pods in the namespace."""
+    pods: between(1, 5000) = tiered(dev=10, staging=16, prod=32)
+    """Pods in the namespace. The other totals must hold this many pods at the LimitRange defaults (plus
+    the sidecar with injection): the defaults hold 10, 16 and 32 injected pods."""
     persistent_volume_claims: between(0, 1000) = 10
     """PersistentVolumeClaims in the namespace."""
     requests_storage: Quantity = "100Gi"
@@ -256,7 +261,9 @@ def check_teams(settings: Settings) -> Settings:
     if clash:
         raise invalid("traffic.istio.injectedNamespaces", "{clash} are team namespaces, which the teams "
                       "create (with injection: true for the mesh); remove them here", clash=clash)
-    admins = {*settings.cluster.admin_principal_arns, *settings.cluster.viewer_principal_arns}
+    listed = {arn: f"cluster.{key}[{i}]" for key, arns in (
+        ("viewerPrincipalArns", settings.cluster.viewer_principal_arns),
+        ("adminPrincipalArns", settings.cluster.admin_principal_arns)) for i, arn in enumerate(arns)}
     pools = {p.name for p in settings.karpenter.pools}
     classes = {c.name for c in settings.karpenter.node_classes}
     for i, team in enumerate(teams):
@@ -264,16 +271,27 @@ def check_teams(settings: Settings) -> Settings:
         if team.injection and not istio.enabled:
             raise invalid(f"{key}.injection", "is true, but traffic.istio.enabled is false: there is no mesh to "
                           "inject; set injection: false or enable Istio")
+        _check_quota_holds_pods(key, team, istio.proxy if team.injection else None)
+        if team.injection and settings.kyverno.enabled and settings.kyverno.allowed_registries:
+            image = mesh_proxy_image()
+            # restrict-image-registries allows "<registry>/*" (components/policy/policies.py); Kyverno's '*'
+            # matches any characters, '/' included (pkg/engine/pattern, wildcard.Match)
+            if not any(image.startswith(f"{r}/") for r in settings.kyverno.allowed_registries):
+                raise invalid("kyverno.allowedRegistries", "{key}.injection is true and istiod injects {image} "
+                              "(containers istio-proxy and istio-validation) into team {team}'s pods, which the "
+                              "registry policy would refuse; add {hub} to allowedRegistries",
+                              key=key, image=image, team=team.name, hub=MESH_HUB)
         if settings.is_aws:
             if team.users or team.groups:
                 field = "users" if team.users else "groups"
                 raise invalid(f"{key}.{field}", "only apply to the kind target; on EKS list the team's IAM "
                               "roles in iamRoleArns (access entries scoped to the namespace)")
-            taken = sorted(set(team.iam_role_arns) & admins)
-            if taken:
-                raise invalid(f"{key}.iamRoleArns", "{taken} already have an access entry from "
-                              "cluster.adminPrincipalArns or viewerPrincipalArns (EKS allows one per principal); "
-                              "remove them here or there", taken=taken)
+            for j, arn in enumerate(team.iam_role_arns):
+                if arn in listed:
+                    # (a role in two teams is one entry with one association listing both namespaces)
+                    raise invalid(f"{key}.iamRoleArns[{j}]", "{arn} already has an access entry from {other} "
+                                  "(EKS allows one per principal); remove it here or there",
+                                  arn=arn, other=listed[arn])
         else:
             if team.iam_role_arns:
                 raise invalid(f"{key}.iamRoleArns", "only apply to the aws target (EKS access entries); on kind "
@@ -292,3 +310,52 @@ def check_teams(settings: Settings) -> Settings:
                 raise invalid(f"{key}.nodePool.nodeClass", "no node class named '{ref}'; karpenter.nodeClasses "
                               "has {classes}", ref=team.node_pool.node_class, classes=sorted(classes))
     return settings
+
+
+def pod_resources(team: TeamSettings, proxy: ProxyResources | None) -> dict[str, Decimal]:
+    """What one pod of the team counts against its quota when its one container sets nothing (the
+    LimitRange defaults) and, with injection, istiod adds its sidecar with ``proxy``'s resources (the
+    istio-validation init container has the same resources and runs before, so a pod counts the larger
+    of it and the sum of its containers: the sum; Kubernetes docs, init-containers "Resource sharing")."""
+    lr = team.limit_range
+    per_pod = {"requests.cpu": quantity(lr.default_request.cpu), "requests.memory": quantity(lr.default_request.memory),
+               "limits.cpu": quantity(lr.default_limit.cpu), "limits.memory": quantity(lr.default_limit.memory)}
+    if proxy is not None:
+        for res, value in (("requests.cpu", proxy.requests_cpu), ("requests.memory", proxy.requests_memory),
+                           ("limits.cpu", proxy.limits_cpu), ("limits.memory", proxy.limits_memory)):
+            per_pod[res] += quantity(value)
+    return per_pod
+
+
+def pods_held(team: TeamSettings, proxy: ProxyResources | None) -> tuple[int, str]:
+    """How many such pods the team's quota holds, and the quota total that binds."""
+    hard = team.quota.hard()
+    return min((int(quantity(hard[res]) // need), res) for res, need in pod_resources(team, proxy).items())
+
+
+def _check_quota_holds_pods(key: str, team: TeamSettings, proxy: ProxyResources | None) -> None:
+    held, binding = pods_held(team, proxy)
+    if held < team.quota.pods:
+        sidecar = (f" plus the sidecar (traffic.istio.proxy: {proxy.limits_cpu}/{proxy.limits_memory} limits)"
+                    if proxy else "")
+        raise invalid(f"{key}.quota.pods", "is {pods}, but quota.{binding} ({total}) holds {held} pods at the "
+                      "LimitRange defaults{sidecar}: lower pods to {held}, raise the quota, or lower the defaults",
+                      pods=team.quota.pods, binding=_camel(binding), total=team.quota.hard()[binding], held=held,
+                      sidecar=sidecar)
+    if proxy is not None:
+        for res, limit in (("cpu", proxy.limits_cpu), ("memory", proxy.limits_memory)):
+            if quantity(limit) > quantity(getattr(team.limit_range.max, res)):
+                raise invalid(f"{key}.limitRange.max.{res}", "is below the sidecar's limit traffic.istio.proxy.limits"
+                              "{Res} ({limit}): the LimitRange would refuse every injected pod",
+                              Res=res.capitalize(), limit=limit)
+
+
+def _camel(resource: str) -> str:
+    """``limits.cpu`` -> ``limitsCpu`` (the quota's config key)."""
+    head, tail = resource.split(".")
+    return head + tail.capitalize()
+
+
+def mesh_proxy_image() -> str:
+    """The image istiod injects (istio-proxy and istio-validation): settings/traffic.py MESH_HUB."""
+    return f"{MESH_HUB}/{MESH_PROXY_IMAGE}:{versions.CHARTS['istiod'].version}"

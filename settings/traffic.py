@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from settings.base import Model, invalid, tiered
-from settings.types import PLATFORM_NAMESPACES, Hostname, between, dns_label
+from settings.types import PLATFORM_NAMESPACES, CpuQuantity, Hostname, Memory, between, dns_label, quantity
 
 GatewayScheme = Literal["internet-facing", "internal"]
 # Namespaces the platform owns: injection and PERMISSIVE exceptions are for application namespaces.
@@ -66,6 +66,46 @@ class LoadBalancerControllerSettings(Model):
     """Make the 'alb' IngressClass the cluster's default (Ingresses without ingressClassName use it)."""
 
 
+# Where istiod's injector pulls the sidecar image from: ``<global.hub>/<global.proxy.image>:<global.tag>``
+# (istiod chart 1.31.1 files/injection-template.yaml, containers istio-validation and istio-proxy, image
+# ``.ProxyImage``). The chart in the source tree says hub registry.istio.io/testing, tag latest (values.yaml
+# global.hub; Chart.yaml: "istio/release-builder will replace it at build-time"), so the platform sets both
+# to what releases publish: docker.io/istio (values.yaml: "Releases are published to docker hub under
+# 'istio' project") and the chart's version.
+MESH_HUB = "docker.io/istio"
+MESH_PROXY_IMAGE = "proxyv2"
+
+
+class ProxyResources(Model):
+    """Resources of the sidecar istiod injects, and of its istio-validation init container (istiod
+    values ``global.proxy.resources``; both containers use them: files/injection-template.yaml). The
+    chart's default (requests 100m/128Mi, limits 2 CPU/1Gi) counts 2 CPU of limits.cpu per pod in a team's
+    quota; these are sized so a team's default quota holds its pods with their sidecars."""
+
+    requests_cpu: CpuQuantity = tiered(dev="50m", staging="100m", prod="100m")
+    """CPU request of each sidecar."""
+    requests_memory: Memory = tiered(dev="64Mi", staging="128Mi", prod="128Mi")
+    """Memory request of each sidecar."""
+    limits_cpu: CpuQuantity = tiered(dev="250m", staging="500m", prod="500m")
+    """CPU limit of each sidecar."""
+    limits_memory: Memory = tiered(dev="256Mi", staging="512Mi", prod="512Mi")
+    """Memory limit of each sidecar."""
+
+    @model_validator(mode="after")
+    def _limits_cover_requests(self) -> ProxyResources:
+        for res in ("cpu", "memory"):
+            limit, request = getattr(self, f"limits_{res}"), getattr(self, f"requests_{res}")
+            if quantity(limit) < quantity(request):
+                raise invalid(f"limits{res.capitalize()}", "must be at least requests{Res} ({request})",
+                              Res=res.capitalize(), request=request)
+        return self
+
+    def values(self) -> dict[str, dict[str, str]]:
+        """istiod's ``global.proxy.resources``."""
+        return {"requests": {"cpu": self.requests_cpu, "memory": self.requests_memory},
+                "limits": {"cpu": self.limits_cpu, "memory": self.limits_memory}}
+
+
 class IstioSettings(Model):
     """Istio in sidecar mode: base, istiod and an ingress gateway in istio-ingress."""
 
@@ -82,6 +122,8 @@ class IstioSettings(Model):
     permissive_namespaces: list[dns_label(63)] = Field(default_factory=list)
     """Injected namespaces that also accept plain-text traffic (PeerAuthentication PERMISSIVE), for
     migrations; the mesh is STRICT everywhere else."""
+    proxy: ProxyResources = Field(default_factory=ProxyResources)
+    """Resources of every injected sidecar (tier defaults; a team's quota must hold them)."""
     gateway_tls_secret: dns_label(63) | None = None
     """A kubernetes.io/tls Secret in istio-ingress holding the certificate of the platform's routes (Grafana,
     Argo CD): the gateway then serves them on HTTPS 443 and redirects HTTP. Without it they are plain HTTP,

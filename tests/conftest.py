@@ -47,6 +47,20 @@ DEV_SHARED_VARIANTS: dict[str, dict[str, Any]] = {
 ONE_MINOR_BEHIND = {"eks-platform-dev": "1.35"}
 
 
+def every_variant_recording():
+    """(name, recording) of every golden variant (each stack and its URN variants, harness/urns.py) and of
+    the shared dev variants above: what the guarantees over "every stack and test variant" walk."""
+    from harness import run_stack
+    from harness.urns import VARIANTS, evaluate
+
+    for variant in VARIANTS:
+        yield variant, evaluate(variant)
+    for name, overrides in DEV_SHARED_VARIANTS.items():
+        secret = ("eks-platform:observability",) if name in ("sns-fargate-api-cidrs", "slack-karpenter-on-fargate") else ()
+        existing = ONE_MINOR_BEHIND if name == "grafana-alb-deployer-admin" else None
+        yield name, run_stack("dev", overrides=overrides, secrets=secret, existing_clusters=existing)
+
+
 def make_settings(stack: str = "dev", **raw: Any) -> Settings:
     """Settings as a stack file would give them; keyword names are config keys (camelCase)."""
     raw.setdefault("aws:region", "us-east-1") if stack != "local" else None
@@ -94,4 +108,4 @@ def upstream(folder: str, name: str):
     return upstream_file(folder, name)
 
 
-__all__ = ["DEV_SHARED_VARIANTS", "ONE_MINOR_BEHIND", "SLACK_URL", "SNS_TOPIC", "assert_config_error", "build_addon", "make_settings", "policy", "run", "upstream"]
+__all__ = ["DEV_SHARED_VARIANTS", "ONE_MINOR_BEHIND", "SLACK_URL", "SNS_TOPIC", "assert_config_error", "build_addon", "every_variant_recording", "make_settings", "policy", "run", "upstream"]

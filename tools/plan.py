@@ -53,6 +53,17 @@ def warnings(s: Settings, today: datetime.date | None = None) -> list[str]:
     return out
 
 
+def disruptions(s: Settings) -> list[str]:
+    """Changes that interrupt the running platform when applied (the plan lists them after the warnings)."""
+    out = []
+    if s.is_aws and s.network.existing is None and s.network.nat_strategy == "instance":
+        out.append(f"NAT instance ({s.network.nat_instance_type}): changing network.natInstanceType, or a new "
+                   "Amazon Linux AMI behind its SSM parameter, replaces the instance and interrupts the private "
+                   "subnets' internet egress until the new one has booted (minutes: nodes can't pull images from "
+                   "outside the VPC); the Elastic IP stays and is re-associated (components/network/vpc.py)")
+    return out
+
+
 def elastic_ips(s: Settings) -> int:
     """Elastic IPs the stack holds: one per NAT gateway or NAT instance (the default quota is 5 per region)."""
     if not s.is_aws or s.network.existing is not None:
@@ -197,6 +208,7 @@ def build_plan(stack: str) -> dict[str, Any]:
     return {
         "stack": stack,
         "warnings": warnings(settings),
+        "disruptions": disruptions(settings),
         "settings": key_settings(settings),
         "components": _components(rec),
         "helmReleases": [
@@ -237,6 +249,7 @@ def render_markdown(plan: dict[str, Any]) -> str:
              f"{totals['resources']} resources in {totals['components']} components; "
              f"fixed cost {_usd(plan['cost'])}; cold deploy ~{plan['deployTime'].get('minutes', 0)} min.", ""]
     lines += [f"> ⚠ {w}" for w in plan["warnings"]]
+    lines += [f"> Interrupts service when changed: {d}" for d in plan.get("disruptions", [])]
     lines += ["", "<details><summary>Settings</summary>", "", "| setting | value |", "|---|---|"]
     for key, value in plan["settings"].items():
         shown = "<br>".join(value) if isinstance(value, list) else value
@@ -312,6 +325,8 @@ def render(plan: dict[str, Any]) -> str:
              f"evaluated in {plan['evaluationSeconds']} s under mocks)", ""]
     if plan["warnings"]:
         lines += ["Warnings", *[f"  ! {w}" for w in plan["warnings"]], ""]
+    if plan.get("disruptions"):
+        lines += ["Interrupts service when changed", *[f"  ~ {d}" for d in plan["disruptions"]], ""]
     lines += ["Settings"]
     for key, value in plan["settings"].items():
         if isinstance(value, list):

@@ -260,12 +260,15 @@ class Karpenter(PlatformComponent):
         node_access = aws.eks.AccessEntry(f"{name}-node-access", cluster_name=cluster.name,
                                           principal_arn=self.node_role.arn, type="EC2_LINUX", tags=tags,
                                           # a role is usable only with its policies (destroy: removed after)
-                                          opts=child_opts(self, pulumi.ResourceOptions(depends_on=node_attachments)))
+                                          # one entry per principal: replaced delete-first
+                                          opts=child_opts(self, pulumi.ResourceOptions(
+                                              depends_on=node_attachments, delete_before_replace=True)))
 
         # --- interruption queue and the events that feed it -------------------------------------
         self.queue = aws.sqs.Queue(f"{name}-interruptions", name=cluster.physical_name,
                                    message_retention_seconds=300, sqs_managed_sse_enabled=True, tags=tags,
-                                   opts=child_opts(self))
+                                   # a fixed name: replaced delete-first (tests/stacks/test_replace_safety.py)
+                                   opts=child_opts(self, pulumi.ResourceOptions(delete_before_replace=True)))
         queue_policy = aws.sqs.QueuePolicy(f"{name}-interruptions", queue_url=self.queue.url, policy=policy_document(
             statement("AllowEventBridgeAndSqs", ["sqs:SendMessage"], self.queue.arn,
                       principal={"Service": ["events.amazonaws.com", "sqs.amazonaws.com"]}),

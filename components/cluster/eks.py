@@ -26,9 +26,10 @@ from components.core.common import (
     statement,
 )
 from components.core.handle import AwsFacts, ClusterHandle
-from components.core.names import principal_slug
+from components.core.names import access_entry_aliases, principal_slug
 from settings.aws import ClusterSettings
 from settings.base import ConfigError
+from settings.teams import TeamSettings
 
 TYPE = "platform:eks:Cluster"
 ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
@@ -53,6 +54,10 @@ class ClusterArgs:
     """Networks allowed to reach the private API endpoint on 443 (default: the VPC CIDR)."""
     tags: dict[str, str] = field(default_factory=dict)
     """Tags on every AWS resource of the cluster and, through the handle, of its add-ons."""
+    stack: str | None = None
+    """The stack, when this is the program's ``<stack>-cluster``: each access entry then aliases the
+    same principal's entry in the other homes (components/core/names.py ACCESS_ENTRY_HOMES), so that a
+    principal moving between the lists, or from a team, is an update of one entry."""
 
 
 def kubeconfig(name: str, endpoint: str, ca_data: str, region: str) -> str:
@@ -112,20 +117,39 @@ def deployer_principal(caller_arn: str) -> str:
     return caller_arn
 
 
-def check_deployer_not_listed(settings: ClusterSettings) -> None:
-    """With clusterCreatorAdmin, EKS makes the deployer's access entry itself; listing the deployer
-    in adminPrincipalArns too makes a second entry for one principal, which EKS refuses."""
-    if not settings.cluster_creator_admin or not settings.admin_principal_arns:
+def _same_principal(arn: str, deployer: str) -> bool:
+    """``arn`` names ``deployer``: equal, or the same role name in the same account (a session ARN
+    carries no role path)."""
+    return arn == deployer or (":role/" in arn and ":role/" in deployer
+                               and deployer.rsplit("/", 1)[1] == arn.rsplit("/", 1)[1]
+                               and arn.split(":")[4] == deployer.split(":")[4])
+
+
+def deployer_listed(deployer: str, settings: ClusterSettings,
+                    teams: Sequence[TeamSettings] = ()) -> str | None:
+    """The config key that lists ``deployer`` while clusterCreatorAdmin gives it an entry, or None."""
+    if not settings.cluster_creator_admin:
+        return None
+    keyed = [(f"cluster.adminPrincipalArns[{i}]", a) for i, a in enumerate(settings.admin_principal_arns)]
+    keyed += [(f"cluster.viewerPrincipalArns[{i}]", a) for i, a in enumerate(settings.viewer_principal_arns)]
+    keyed += [(f"teams[{t}].iamRoleArns[{i}]", a) for t, team in enumerate(teams)
+              for i, a in enumerate(team.iam_role_arns)]
+    return next((key for key, arn in keyed if _same_principal(arn, deployer)), None)
+
+
+def check_deployer_not_listed(settings: ClusterSettings, teams: Sequence[TeamSettings] = ()) -> None:
+    """With clusterCreatorAdmin, EKS makes the deployer's access entry itself (EKS API reference,
+    CreateCluster: bootstrapClusterCreatorAdminPermissions); listing the deployer as an admin, a
+    viewer or a team's role too makes a second entry for one principal, which EKS refuses."""
+    if not settings.cluster_creator_admin or not (settings.admin_principal_arns or settings.viewer_principal_arns
+                                                  or any(t.iam_role_arns for t in teams)):
         return
     deployer = deployer_principal(aws.get_caller_identity().arn)
-    listed = [arn for arn in settings.admin_principal_arns
-              if arn == deployer or (":role/" in arn and ":role/" in deployer
-                                     and deployer.rsplit("/", 1)[1] == arn.rsplit("/", 1)[1]
-                                     and arn.split(":")[4] == deployer.split(":")[4])]
-    if listed:
-        raise ConfigError(f"eks-platform:cluster.adminPrincipalArns: {listed[0]} is the identity running pulumi "
-                          "(clusterCreatorAdmin already makes it a cluster admin); remove it from the list, or "
-                          "set eks-platform:cluster.clusterCreatorAdmin: false")
+    key = deployer_listed(deployer, settings, teams)
+    if key:
+        raise ConfigError(f"eks-platform:{key}: {deployer} is the identity running pulumi "
+                          "(eks-platform:cluster.clusterCreatorAdmin already gives it an access entry as a cluster "
+                          "admin); remove it from the list, or set eks-platform:cluster.clusterCreatorAdmin: false")
 
 
 class EksCluster(PlatformComponent):
@@ -182,7 +206,9 @@ class EksCluster(PlatformComponent):
         # instead of EKS creating one that never expires.
         self.log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs", name=f"/aws/eks/{cluster_name}/cluster", retention_in_days=cfg.log_retention_days,
-            kms_key_id=self.kms_key.arn, tags=args.tags, opts=child_opts(self))
+            kms_key_id=self.kms_key.arn, tags=args.tags,
+            # a fixed name: replaced delete-first (tests/stacks/test_replace_safety.py)
+            opts=child_opts(self, pulumi.ResourceOptions(delete_before_replace=True)))
 
         self.cluster = aws.eks.Cluster(
             f"{name}-eks",
@@ -275,11 +301,18 @@ class EksCluster(PlatformComponent):
         for position, (kind, policy, arn) in enumerate(grants):
             logical = f"{name}-{kind}-{principal_slug(arn)}"
             was = pulumi.ResourceOptions(aliases=[pulumi.Alias(name=f"{name}-{kind}-{position}")])
+            moved = access_entry_aliases(self._args.stack, kind, arn) if self._args.stack else []
             entry = aws.eks.AccessEntry(logical, cluster_name=self.cluster.name, principal_arn=arn,
-                                        type="STANDARD", tags=self._args.tags, opts=child_opts(self, was))
+                                        type="STANDARD", tags=self._args.tags,
+                                        # one entry per principal: replaced delete-first (a type change)
+                                        opts=child_opts(self, pulumi.ResourceOptions(
+                                            aliases=[*was.aliases, *moved], delete_before_replace=True)))
             assoc = aws.eks.AccessPolicyAssociation(
                 logical, cluster_name=self.cluster.name, principal_arn=entry.principal_arn,
                 policy_arn=f"arn:{partition}:eks::aws:cluster-access-policy/{policy}",
-                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"), opts=child_opts(self, was))
+                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+                # keyed by (cluster, principal, policy) in EKS: replace delete-first (components/tenancy/teams.py)
+                opts=child_opts(self, pulumi.ResourceOptions.merge(
+                    was, pulumi.ResourceOptions(delete_before_replace=True))))
             made += [entry, assoc]
         return made

@@ -60,7 +60,8 @@ class FargateProfiles(PlatformComponent):
                            for s in profile.selectors],
                 tags=facts.tags,
                 # one profile in CREATING at a time: wait for the previous one
-                opts=child_opts(self, pulumi.ResourceOptions(depends_on=[previous])))
+                # keyed by (cluster, name) and replaced on any change: delete-first
+                opts=child_opts(self, pulumi.ResourceOptions(depends_on=[previous], delete_before_replace=True)))
             self.profiles.append(created)
             previous = created
         self.register_outputs({"role_arn": self.role.arn,

@@ -7,6 +7,9 @@ release, a label a policy selects by), so changing one moves every add-on that r
 
 from __future__ import annotations
 
+import pulumi
+
+from settings.base import PROJECT
 from settings.teams import TEAM_LABEL as _TEAM_LABEL
 
 # --- namespaces -------------------------------------------------------------------------------------
@@ -54,6 +57,32 @@ HTTP_NODE_PORT, HTTPS_NODE_PORT = 30080, 30443
 """NodePorts the ingress gateway listens on in kind; kind's host port mappings point at them."""
 NODE_POOL_API = "karpenter.sh/v1"
 """Karpenter's NodePool API (Karpenter's pools and each team's own pool)."""
+
+
+# --- access entries ---------------------------------------------------------------------------------
+ACCESS_ENTRY_HOMES = {
+    "admin": ("platform:eks:Cluster", "cluster", "admin-{slug}"),
+    "viewer": ("platform:eks:Cluster", "cluster", "viewer-{slug}"),
+    "team": ("platform:tenancy:Teams", "teams", "access-{slug}"),
+}
+"""Where a principal's access entry may live: its role -> (parent component type, component name after
+``<stack>-``, child name after ``<component name>-``). EKS allows one access entry per principal (EKS user
+guide, access-entries: "an IAM principal can only have one access entry"), so a principal that moves
+between these homes must stay one resource: each home aliases the others (``access_entry_aliases``)
+and the move is an update of the entry, not a create that EKS refuses with ResourceInUseException."""
+
+
+def access_entry_aliases(stack: str, home: str, arn: str) -> list[pulumi.Alias]:
+    """The URNs a principal's entry in ``home`` may have had in the other homes (their aliases)."""
+    slug = principal_slug(arn)
+    aliases = []
+    for other, (type_, component, child) in ACCESS_ENTRY_HOMES.items():
+        if other == home:
+            continue
+        # a top-level component's URN (the stack's root is not part of it; tests/golden/urns/dev.txt)
+        parent = f"urn:pulumi:{stack}::{PROJECT}::{type_}::{stack}-{component}"
+        aliases.append(pulumi.Alias(name=f"{stack}-{component}-{child.format(slug=slug)}", parent=parent))
+    return aliases
 
 
 def principal_slug(arn: str) -> str:

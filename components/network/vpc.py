@@ -263,8 +263,17 @@ class Network(PlatformComponent):
             tags=tags,
             # its boot script installs from the repositories: the internet gateway first
             opts=child_opts(self, pulumi.ResourceOptions(depends_on=[igw])))
-        aws.ec2.Eip(f"{name}-nat-instance-0", domain="vpc", instance=instance.id, tags=tags,
-                    opts=child_opts(self, pulumi.ResourceOptions(depends_on=[igw])))
+        # The address is its own resource, associated separately: replacing the instance (a new AMI behind
+        # the SSM parameter, another natInstanceType) replaces only the association, so the VPC keeps its
+        # egress address (what partners allowlist) and needs no second Elastic IP from the region's 5
+        # (EC2 user guide, elastic-ip-addresses-eip: an address stays allocated until released, and moves
+        # between instances by AssociateAddress). Egress is still interrupted while the new instance boots
+        # (tools/plan.py says so). Delete-first: an address has one association at a time.
+        eip = aws.ec2.Eip(f"{name}-nat-instance-0", domain="vpc", tags=tags,
+                          opts=child_opts(self, pulumi.ResourceOptions(depends_on=[igw])))
+        # (an Eip's id is its allocation ID: pulumi-aws ec2.Eip, "id - Contains the EIP allocation ID")
+        aws.ec2.EipAssociation(f"{name}-nat-instance-0", allocation_id=eip.id, instance_id=instance.id,
+                               opts=child_opts(self, pulumi.ResourceOptions(delete_before_replace=True)))
         return instance.primary_network_interface_id
 
     def _interface_endpoints(self, vpc: aws.ec2.Vpc, private_subnets: list[aws.ec2.Subnet]) -> None:
@@ -293,7 +302,8 @@ class Network(PlatformComponent):
                           tags=self._tags(f"{cluster}-flow-logs"), opts=child_opts(self))
         group = aws.cloudwatch.LogGroup(f"{name}-flow-logs", name=group_name, retention_in_days=cfg.retention_days,
                                         kms_key_id=key.arn, tags=self._tags(f"{cluster}-flow-logs"),
-                                        opts=child_opts(self))
+                                        # a fixed name: replaced delete-first (tests/stacks/test_replace_safety.py)
+                                        opts=child_opts(self, pulumi.ResourceOptions(delete_before_replace=True)))
         role = aws.iam.Role(f"{name}-flow-logs", assume_role_policy=service_trust("vpc-flow-logs.amazonaws.com"),
                             tags=self._args.tags, opts=child_opts(self))
         # Delivery to CloudWatch Logs needs these on the target group (VPC user guide, flow-logs-iam-role).

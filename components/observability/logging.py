@@ -230,7 +230,9 @@ class Logging(PlatformComponent):
                           tags=facts.tags, opts=child_opts(self))
         self.log_group = aws.cloudwatch.LogGroup(
             f"{name}-containers", name=group, retention_in_days=args.settings.retention_days, kms_key_id=key.arn,
-            tags=facts.tags, opts=child_opts(self))
+            tags=facts.tags,
+            # a fixed name: replaced delete-first (tests/stacks/test_replace_safety.py)
+            opts=child_opts(self, pulumi.ResourceOptions(delete_before_replace=True)))
         policy = aws.iam.Policy(
             f"{name}-fluent-bit", description=f"Fluent Bit of {cluster.physical_name}: write its log group",
             policy=policy_document(statement(

@@ -68,6 +68,7 @@ from components.core.names import (
     MONITORING_NAMESPACE,
     NODE_POOL_API,
     TEAM_LABEL,
+    access_entry_aliases,
     principal_slug,
 )
 from components.core.names import ISTIO_NAMESPACE as SYSTEM_NAMESPACE
@@ -103,6 +104,9 @@ class TeamsArgs:
     """Prometheus runs: allow it to scrape the teams' metrics ports."""
     karpenter: KarpenterSettings | None = None
     """Karpenter runs (its default limits and budgets fill the team pools)."""
+    stack: str | None = None
+    """The stack, when this is the program's ``<stack>-teams``: each access entry then aliases the same
+    principal's entry as a cluster admin or viewer (components/core/names.py ACCESS_ENTRY_HOMES)."""
 
     def __post_init__(self) -> None:
         aws_facts = self.cluster.aws
@@ -216,27 +220,34 @@ class Teams(PlatformComponent):
                     f"{prefix}-pool", api_version=NODE_POOL_API, kind="NodePool", metadata={"name": pool.name},
                     spec=node_pool_spec(pool, args.karpenter), opts=k8s_opts)
         if cluster.aws is not None:
-            self._access(name, cluster, args.teams)
+            self._access(name, cluster, args.teams, args.stack)
         self.register_outputs({
             "namespaces": list(self.namespaces),
             "access_principals": list(self.access_entries),
             "node_pool_names": [p.name for t in args.teams if (p := t.pool) is not None],
         })
 
-    def _access(self, name: str, cluster: ClusterHandle, teams: Sequence[TeamSettings]) -> None:
+    def _access(self, name: str, cluster: ClusterHandle, teams: Sequence[TeamSettings], stack: str | None) -> None:
         facts = cluster.aws
         assert facts is not None
         for arn, namespaces in role_grants(teams).items():
             logical = f"{name}-access-{principal_slug(arn)}"
             # AWS-side: waits for the cluster (its name), not for nodes or add-ons
+            # one entry per principal: replaced delete-first (tests/stacks/test_replace_safety.py)
+            moved = pulumi.ResourceOptions(aliases=access_entry_aliases(stack, "team", arn) if stack else None,
+                                           delete_before_replace=True)
             entry = aws.eks.AccessEntry(logical, cluster_name=cluster.name, principal_arn=arn, type="STANDARD",
-                                        tags=dict(facts.tags), opts=child_opts(self))
+                                        tags=dict(facts.tags), opts=child_opts(self, moved))
             self.access_entries[arn] = entry
             self.access_policies[arn] = aws.eks.AccessPolicyAssociation(
                 logical, cluster_name=cluster.name, principal_arn=entry.principal_arn,
                 policy_arn=f"arn:{facts.partition}:eks::aws:cluster-access-policy/{EDIT_POLICY}",
                 access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="namespace", namespaces=namespaces),
-                opts=child_opts(self))
+                # a scope change replaces the association, and EKS keys one by (cluster, principal, policy):
+                # the new one can only be created once the old one is gone (EKS API reference,
+                # AssociateAccessPolicy: ResourceInUseException; DisassociateAccessPolicy takes no scope,
+                # so deleting the old one after would remove the new one)
+                opts=child_opts(self, pulumi.ResourceOptions(delete_before_replace=True)))
 
 
 class TeamsAddOn(AddOn):
@@ -255,7 +266,7 @@ class TeamsAddOn(AddOn):
         return Teams(name, TeamsArgs(
             cluster=cluster, teams=settings.teams, istio=settings.traffic.istio.enabled,
             monitoring=settings.observability.metrics.enabled,
-            karpenter=settings.karpenter if karpenter else None))
+            karpenter=settings.karpenter if karpenter else None, stack=settings.stack))
 
     @classmethod
     def exports(cls, component):

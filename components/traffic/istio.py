@@ -59,7 +59,7 @@ from components.core.names import (
     ISTIO_NAMESPACE,
 )
 from settings import gates
-from settings.traffic import IstioSettings
+from settings.traffic import MESH_HUB, IstioSettings
 
 TYPE = "platform:traffic:Istio"
 SYSTEM_NAMESPACE = ISTIO_NAMESPACE
@@ -94,7 +94,13 @@ def istiod_values(cluster: ClusterHandle, s: IstioSettings) -> dict[str, Any]:
         "tolerations": list(cluster.system_tolerations),
         "meshConfig": {"accessLogFile": "/dev/stdout" if s.access_logs else ""},
         # a budget only makes sense with a second replica to fall back on
-        "global": {"defaultPodDisruptionBudget": {"enabled": s.istiod_replicas > 1}},
+        "global": {"defaultPodDisruptionBudget": {"enabled": s.istiod_replicas > 1},
+                   # the images releases publish (settings/traffic.py MESH_HUB: the chart's own hub and tag are
+                   # placeholders the release builder replaces), so the injected image is known to Kyverno's
+                   # registry check; and the sidecar's resources (global.proxy.resources, values.yaml line 399
+                   # of istiod-1.31.1: default limits 2 CPU/1Gi), sized per tier so team quotas hold their pods
+                   "hub": MESH_HUB, "tag": versions.CHARTS["istiod"].version,
+                   "proxy": {"resources": s.proxy.values()}},
         # inject without istio-init: the CNI node agent (the istio-cni release) redirects the pods' traffic
         "cni": {"enabled": True},
     }

@@ -11,11 +11,12 @@ from components.cluster.eks import (
     TYPE,
     ClusterArgs,
     EksCluster,
+    deployer_listed,
     deployer_principal,
     kubeconfig,
     version_step_error,
 )
-from tests.conftest import DEV_SHARED_VARIANTS, ONE_MINOR_BEHIND, make_settings, policy, run
+from tests.conftest import DEV_SHARED_VARIANTS, ONE_MINOR_BEHIND, assert_config_error, make_settings, policy, run
 
 # the good halves of the two refusal tests below: a deployed cluster one minor behind, and the deployer
 # listed as admin with clusterCreatorAdmin off; orthogonal (the version check vs the access entries), so
@@ -209,9 +210,77 @@ def test_listing_the_deployer_as_admin_with_cluster_creator_admin_is_refused_bef
 
     rec = Recording()
     # the mocked caller is arn:aws:iam::123456789012:user/mock
-    with pytest.raises(ConfigError, match=r"eks-platform:cluster.adminPrincipalArns: .*user/mock is the identity"):
+    with pytest.raises(ConfigError, match=r"eks-platform:cluster.adminPrincipalArns\[1\]: .*user/mock is the identity"):
         run_stack("dev", overrides={"eks-platform:cluster": {
             "adminPrincipalArns": ["arn:aws:iam::123456789012:role/Other", "arn:aws:iam::123456789012:user/mock"]}},
             recording=rec)
     assert not [r for r in rec if r.custom]
     run_stack("dev", overrides=DEPLOYER_ADMIN, existing_clusters=ONE_MINOR_BEHIND)
+
+
+# --- issue 19, defect 2: one access entry per principal ---------------------------------------------------
+
+ROLE_A, ROLE_B = "arn:aws:iam::123456789012:role/A", "arn:aws:iam::123456789012:role/B"
+
+
+@pytest.mark.parametrize(("cluster", "key", "other"), [
+    ({"adminPrincipalArns": [ROLE_A, ROLE_B, ROLE_A]}, "cluster.adminPrincipalArns[2]", "cluster.adminPrincipalArns[0]"),
+    ({"viewerPrincipalArns": [ROLE_B, ROLE_B]}, "cluster.viewerPrincipalArns[1]", "cluster.viewerPrincipalArns[0]"),
+    ({"adminPrincipalArns": [ROLE_B, ROLE_A], "viewerPrincipalArns": [ROLE_A]}, "cluster.viewerPrincipalArns[0]",
+     "cluster.adminPrincipalArns[1]"),
+])
+def test_a_principal_listed_twice_is_refused_naming_both_keys(cluster, key, other):
+    assert_config_error("dev", {"aws:region": "us-east-1", "cluster": cluster}, f"eks-platform:{key}", other)
+
+
+@pytest.mark.parametrize(("raw", "key"), [
+    ({"cluster": {"viewerPrincipalArns": ["arn:aws:iam::123456789012:role/Deploy"]}}, "cluster.viewerPrincipalArns[0]"),
+    ({"cluster": {"adminPrincipalArns": [ROLE_A, "arn:aws:iam::123456789012:role/path/Deploy"]}},
+     "cluster.adminPrincipalArns[1]"),
+    ({"teams": [{"name": "a"}, {"name": "b", "iamRoleArns": [ROLE_A, "arn:aws:iam::123456789012:role/Deploy"]}]},
+     "teams[1].iamRoleArns[1]"),
+])
+def test_the_deployer_listed_anywhere_with_cluster_creator_admin_is_found(raw, key):
+    settings = make_settings("dev", **raw)
+    deployer = deployer_principal("arn:aws:sts::123456789012:assumed-role/Deploy/ci")
+    assert deployer_listed(deployer, settings.cluster, settings.teams) == key
+    off = make_settings("dev", **{**raw, "cluster": {**raw.get("cluster", {}), "clusterCreatorAdmin": False,
+                                                     "adminPrincipalArns": [ROLE_B, *raw.get("cluster", {}).get(
+                                                         "adminPrincipalArns", [])]}})
+    assert deployer_listed(deployer, off.cluster, off.teams) is None
+
+
+def test_the_deployer_as_a_viewer_is_refused_before_any_resource():
+    from harness import Recording, run_stack
+    from settings import ConfigError
+
+    rec = Recording()
+    with pytest.raises(ConfigError, match=r"eks-platform:cluster.viewerPrincipalArns\[0\]: .*user/mock is the identity"):
+        run_stack("dev", overrides={"eks-platform:cluster": {
+            "viewerPrincipalArns": ["arn:aws:iam::123456789012:user/mock"]}}, recording=rec)
+    assert not [r for r in rec if r.custom]
+
+
+def _entry_urns(rec) -> dict[str, tuple[str, list[str]]]:
+    return {e.inputs["principalArn"]: (e.urn, e.aliases) for e in rec.of_type("aws:eks/accessEntry:AccessEntry")
+            if e.inputs.get("type") == "STANDARD"}
+
+
+@pytest.mark.parametrize(("before", "after"), [
+    ({"eks-platform:cluster": {"viewerPrincipalArns": [ROLE_A]}},
+     {"eks-platform:cluster": {"adminPrincipalArns": [ROLE_A]}}),
+    ({"eks-platform:cluster": {"adminPrincipalArns": [ROLE_A]}},
+     {"eks-platform:cluster": {"viewerPrincipalArns": [ROLE_A]}}),
+    ({"eks-platform:cluster": {"viewerPrincipalArns": [ROLE_A]}},
+     {"eks-platform:teams": [{"name": "payments", "iamRoleArns": [ROLE_A]}]}),
+    ({"eks-platform:teams": [{"name": "payments", "iamRoleArns": [ROLE_A]}]},
+     {"eks-platform:cluster": {"adminPrincipalArns": [ROLE_A]}}),
+])
+def test_a_principal_moving_between_lists_and_teams_keeps_its_one_entry(before, after):
+    """The entry in its new home aliases its old URN: the move is an update, not a second entry that
+    EKS refuses (409) before the old one is deleted."""
+    from harness import run_stack
+
+    old_urn, _ = _entry_urns(run_stack("dev", overrides=before))[ROLE_A]
+    new_urn, aliases = _entry_urns(run_stack("dev", overrides=after))[ROLE_A]
+    assert new_urn != old_urn and old_urn in aliases

@@ -100,7 +100,7 @@ def test_server_insecure_only_when_tls_ends_in_front(gitops):
         "host": "argocd-server.argocd.svc.cluster.local", "port": {"number": 80}}
     assert schema_errors(obj(route)) == []
     alb = chart(build_addon(ArgoCdAddOn, "dev", argocd={"exposure": {
-        "exposure": "alb", "hostname": "argocd.example.com"}}))
+        "exposure": "alb", "hostname": "argocd.example.com", "certificateArn": CERT}}))
     ingress = alb.inputs["values"]["server"]["ingress"]
     assert (ingress["controller"], ingress["ingressClassName"], ingress["hostname"]) == ("aws", "alb",
                                                                                         "argocd.example.com")
@@ -199,13 +199,19 @@ def test_workload_exposure_and_environment_follow_the_stack():
 R = {"aws:region": "us-east-1"}
 
 
+CERT = "arn:aws:acm:us-east-1:123456789012:certificate/0f9c2a6e-1b2d-4c3e-9f8a-7b6c5d4e3f21"
+
+
 @pytest.mark.parametrize(("stack", "raw", "key", "valid", "secret"), [
     ("dev", {"argocd": {"repoUrl": "http://github.com/acme/x.git"}}, "argocd.repoUrl", "https:// or ssh", False),
     ("dev", {"argocd": {"repoUrl": "github.com/acme/x"}}, "argocd.repoUrl", "https:// or ssh", False),
     ("dev", {"argocd": {"repoUrl": REPO, "revision": ""}}, "argocd.revision", "not empty", False),
     ("dev", {"argocd": {"repoUrl": REPO, "revision": "main branch"}}, "argocd.revision", "no spaces", False),
-    ("local", {"argocd": {"exposure": {"exposure": "alb", "hostname": "a.example.com"}}},
+    ("local", {"argocd": {"exposure": {"exposure": "alb", "hostname": "a.example.com", "certificateArn": CERT}}},
      "argocd.exposure.exposure", "needs the AWS Load Balancer Controller", False),
+    # issue 19, defect 5: the chart's GRPC target group needs an HTTPS listener
+    ("dev", {"argocd": {"exposure": {"exposure": "alb", "hostname": "a.example.com"}}},
+     "argocd.exposure.certificateArn", "only on HTTPS", False),
     ("local", {"argocd": {"workloadExposure": "alb"}}, "argocd.workloadExposure",
      "needs the AWS Load Balancer Controller", False),
     ("dev", {"argocd": {"exposure": {"exposure": "istio", "hostname": "a.example.com"}},

@@ -75,9 +75,20 @@ def test_nat_instance_routes_the_private_subnets_through_its_interface():
     public = next(r for r in rec.of_type("aws:ec2/subnet:Subnet") if "-public-0" in r.name)
     assert instance.inputs["subnetId"] == f"{public.name}-id"
     eip = rec.one("aws:ec2/eip:Eip")
-    assert eip.inputs["instance"] == f"{instance.name}-id" and eip.inputs["domain"] == "vpc"
+    assert eip.inputs["domain"] == "vpc"
     igw = rec.one("aws:ec2/internetGateway:InternetGateway")
     assert rec.depends_on(instance, igw) and rec.depends_on(eip, igw)
+
+
+def test_replacing_the_nat_instance_keeps_its_elastic_ip():
+    """issue 19, defect 6: the address does not name the instance (a new instance would otherwise take a
+    new association on the address itself); a separate association, replaced delete-first, moves it."""
+    rec = build(natStrategy="instance", azCount=2, vpcCidr="10.0.0.0/16")
+    instance, eip = rec.one("aws:ec2/instance:Instance"), rec.one("aws:ec2/eip:Eip")
+    assert "instance" not in eip.inputs and "networkInterface" not in eip.inputs
+    assoc = rec.one("aws:ec2/eipAssociation:EipAssociation")
+    assert assoc.inputs == {"allocationId": f"{eip.name}-id", "instanceId": f"{instance.name}-id"}
+    assert assoc.delete_before_replace and assoc.name == eip.name == instance.name
 
 
 def test_nat_instance_is_hardened():

@@ -120,3 +120,11 @@ def test_plan_policy_section_shows_mandatory_violations_and_exceptions():
     pol = plan.policy_results(excepted, rec)
     assert pol["mandatory"] == 0
     assert next(r for r in pol["rules"] if r["rule"] == "nat-per-az")["exception"] == "one AZ is ok"
+
+
+def test_the_plan_says_a_nat_instance_change_interrupts_egress(capsys):
+    """issue 19, defect 6: dev's egress is one NAT instance; replacing it cuts egress while it boots."""
+    dev, prod = plan.build_plan("dev"), plan.build_plan("prod")
+    assert len(dev["disruptions"]) == 1 and "interrupts the private subnets' internet egress" in dev["disruptions"][0]
+    assert "Elastic IP stays" in dev["disruptions"][0] and prod["disruptions"] == []
+    assert "Interrupts service when changed" in plan.render(dev) and "egress" in plan.render_markdown(dev)

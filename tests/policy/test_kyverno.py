@@ -17,6 +17,7 @@ from components.policy.policies import TEAM_LABEL
 from harness import run_stack
 from harness.kyverno_eval import UnsupportedPatternError, _SkipError, evaluate, failures, scalar_matches, validate
 from harness.upstream import load_yaml, missing_value_paths, schema_errors
+from settings import parse_settings
 from tests.conftest import assert_config_error, build_addon, make_settings
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -337,3 +338,17 @@ def test_an_admission_controller_outage_alerts(prod):
     (down,) = [r for r in platform["rules"] if r["alert"] == "PlatformControllerDown"]
     assert 'namespace="kyverno",deployment=~"kyverno-admission-controller"' in down["expr"]
     assert release(prod).inputs["name"] == "kyverno" and "nameOverride" not in values(prod)
+
+
+def test_an_injected_team_needs_the_mesh_registry_in_the_allowlist():
+    """issue 19, defect 4: the registry policy would refuse the injected istio-proxy and istio-validation."""
+    region = {"aws:region": "us-east-1"}
+    team = [{"name": "payments", "injection": True}]
+    assert_config_error("dev", {**region, "kyverno": {"allowedRegistries": ["ghcr.io/acme"]}, "teams": team},
+                        "eks-platform:kyverno.allowedRegistries", "add docker.io/istio")
+    # a registry that only looks like a prefix is not the mesh's
+    assert_config_error("dev", {**region, "kyverno": {"allowedRegistries": ["docker.io/istio-mirror"]}, "teams": team},
+                        "eks-platform:kyverno.allowedRegistries", "teams[0].injection")
+    for ok in (["ghcr.io/acme", "docker.io/istio"], ["docker.io"]):
+        parse_settings({**region, "kyverno": {"allowedRegistries": ok}, "teams": team}, "dev")
+    parse_settings({**region, "kyverno": {"allowedRegistries": ["ghcr.io/acme"]}, "teams": [{"name": "payments"}]}, "dev")

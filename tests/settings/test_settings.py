@@ -124,7 +124,7 @@ BAD = [
     ("dev", {**R, "cluster": {"clusterCreatorAdmin": False}}, "eks-platform:cluster.adminPrincipalArns", "at least one"),
     ("dev", {**R, "cluster": {"adminPrincipalArns": ["arn:aws:iam::123456789012:role/a"],
                               "viewerPrincipalArns": ["arn:aws:iam::123456789012:role/a"]}},
-     "eks-platform:cluster.viewerPrincipalArns", "already admins"),
+     "eks-platform:cluster.viewerPrincipalArns[0]", "also cluster.adminPrincipalArns[0]"),
     ("dev", {**R, "cluster": {"kmsKeyDeletionWindowDays": 3}}, "eks-platform:cluster.kmsKeyDeletionWindowDays", "7 to 30"),
     ("dev", {**R, "cluster": {"irsa": "maybe"}}, "eks-platform:cluster.irsa", "valid boolean"),
     ("dev", {**R, "nodeGroups": []}, "eks-platform:nodeGroups", "at least one managed node group"),

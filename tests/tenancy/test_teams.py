@@ -10,8 +10,9 @@ import pytest
 from components.tenancy.teams import TYPE, Teams, TeamsAddOn, TeamsArgs, network_policies
 from harness import run_stack, stack_names
 from harness.fakes import fake_eks_handle, fake_kind_handle
-from harness.upstream import schema_errors
+from harness.upstream import load_yaml, schema_errors
 from harness.urns import LOCAL_TEAMS, TEAM_ROLE, TEAM_ROLE2, TEAMS
+from settings import parse_settings
 from settings.base import fill_tier_defaults
 from settings.teams import TeamSettings
 from tests.conftest import DEV_SHARED_VARIANTS, assert_config_error, build_addon, make_settings, run
@@ -87,7 +88,7 @@ def test_injection_labels_the_namespace_only_when_istio_runs():
 
 # --- quota and limit range -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("tier", "cpu", "memory", "pods"), [("dev", "4", "8Gi", "50"), ("prod", "16", "32Gi", "200")])
+@pytest.mark.parametrize(("tier", "cpu", "memory", "pods"), [("dev", "4", "8Gi", "10"), ("prod", "16", "32Gi", "32")])
 def test_quota_follows_the_tier(tier, cpu, memory, pods):
     rec = evaluate(tier)
     quota = namespaced(rec, QUOTA, "payments", "team")
@@ -99,9 +100,42 @@ def test_quota_follows_the_tier(tier, cpu, memory, pods):
                          "persistentvolumeclaims", "requests.storage", "services.loadbalancers", "services.nodeports"}
 
 
+@pytest.mark.parametrize("tier", ["dev", "staging", "prod"])
+def test_the_default_quota_holds_its_pods_with_their_sidecars(tier):
+    """issue 19, defect 3: with istiod's own sidecar limits (2 CPU/1Gi) an injected pod counted 2.5 CPU
+    and the dev quota (limits.cpu 8) held 3 pods; the platform's proxy resources let it hold quota.pods."""
+    from settings.teams import pods_held
+
+    settings = make_settings(tier, teams=[{"name": "payments", "injection": True}, {"name": "search"}])
+    for t in settings.teams:
+        held, _ = pods_held(t, settings.traffic.istio.proxy if t.injection else None)
+        assert held >= t.quota.pods, (tier, t.name, held)
+
+
+def test_a_quota_that_cannot_hold_its_pods_with_sidecars_is_refused():
+    region = {"aws:region": "us-east-1"}
+    # the chart's default sidecar (istiod values.yaml global.proxy.resources: limits 2000m/1024Mi)
+    chart_default = load_yaml("istio", "istiod-values.yaml")["_internal_defaults_do_not_set"][
+        "global"]["proxy"]["resources"]
+    assert chart_default["limits"] == {"cpu": "2000m", "memory": "1024Mi"}
+    proxy = {"requestsCpu": chart_default["requests"]["cpu"], "requestsMemory": chart_default["requests"]["memory"],
+             "limitsCpu": chart_default["limits"]["cpu"], "limitsMemory": chart_default["limits"]["memory"]}
+    assert_config_error("dev", {**region, "traffic": {"istio": {"proxy": proxy}},
+                                "teams": [{"name": "payments", "injection": True}]},
+                        "eks-platform:teams[0].quota.pods", "quota.limitsCpu (8) holds 3 pods")
+    # without injection the same quota holds its pods; one more pod than the defaults hold is refused
+    parse_settings({**region, "traffic": {"istio": {"proxy": proxy}}, "teams": [{"name": "payments"}]}, "dev")
+    assert_config_error("dev", {**region, "teams": [{"name": "payments", "injection": True, "quota": {"pods": 11}}]},
+                        "eks-platform:teams[0].quota.pods", "holds 10 pods")
+    assert_config_error("dev", {**region, "teams": [{"name": "payments", "injection": True,
+                                                     "limitRange": {"max": {"cpu": "200m"}, "defaultLimit": {
+                                                         "cpu": "200m"}}}]},
+                        "eks-platform:teams[0].limitRange.max.cpu", "sidecar's limit")
+
+
 def test_quota_and_limit_range_from_config():
     teams = [{"name": "payments", "iamRoleArns": [TEAM_ROLE],
-              "quota": {"requestsCpu": "6", "limitsCpu": 12, "pods": 30},
+              "quota": {"requestsCpu": "6", "limitsCpu": 12, "pods": 24},
               "limitRange": {"defaultRequest": {"cpu": "50m"}, "max": {"memory": "8Gi"}}}]
     settings = make_settings("staging", teams=teams)
 
@@ -110,7 +144,7 @@ def test_quota_and_limit_range_from_config():
 
     rec = run(program, stack="staging")
     hard = namespaced(rec, QUOTA, "payments", "team").inputs["spec"]["hard"]
-    assert (hard["requests.cpu"], hard["limits.cpu"], hard["pods"], hard["requests.memory"]) == ("6", "12", "30", "16Gi")
+    assert (hard["requests.cpu"], hard["limits.cpu"], hard["pods"], hard["requests.memory"]) == ("6", "12", "24", "16Gi")
     assert namespaced(rec, LIMITS, "payments", "team").inputs["spec"] == {"limits": [{
         "type": "Container", "defaultRequest": {"cpu": "50m", "memory": "128Mi"},
         "default": {"cpu": "500m", "memory": "512Mi"}, "max": {"cpu": "2", "memory": "8Gi"}}]}
@@ -191,6 +225,16 @@ def test_iam_roles_get_one_access_entry_each_and_edit_scoped_to_their_namespaces
     assert scopes[entries[TEAM_ROLE2].name] == {"type": "namespace", "namespaces": ["search"]}
     assert {a.inputs["policyArn"] for a in assocs.values()} == {EDIT}
     assert entries[TEAM_ROLE].name == f"{stack}-teams-access-123456789012-role-Payments"
+
+
+def test_a_scope_change_replaces_the_association_delete_first():
+    """issue 19, defect 1: EKS keys an association by (cluster, principal, policy); a namespace change
+    replaces it, which must delete the old one before creating the new one."""
+    rec = evaluate("dev")
+    assocs = [r for r in rec.of_type(ASSOC) if "-teams-" in r.name]
+    assert assocs and all(a.delete_before_replace for a in assocs)
+    cluster_assocs = [r for r in rec.of_type(ASSOC) if "-teams-" not in r.name]
+    assert all(a.delete_before_replace for a in cluster_assocs)
 
 
 def test_access_entries_wait_for_the_cluster_only(stack_rec):
@@ -336,7 +380,7 @@ def test_cross_section_conflicts_are_refused():
                         "eks-platform:teams[0].nodePool", "taken by a karpenter.nodePools entry")
     assert_config_error("dev", {**region, "cluster": {"adminPrincipalArns": [ROLE]},
                                 "teams": [{"name": "payments", "iamRoleArns": [ROLE]}]},
-                        "eks-platform:teams[0].iamRoleArns", "one per principal")
+                        "eks-platform:teams[0].iamRoleArns[0]", "from cluster.adminPrincipalArns[0]")
     assert_config_error("dev", {**region, "traffic": {"istio": {"injectedNamespaces": ["payments"]}},
                                 "teams": [{"name": "payments"}]},
                         "eks-platform:traffic.istio.injectedNamespaces", "team namespaces")

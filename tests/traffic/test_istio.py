@@ -85,6 +85,20 @@ def test_istiod_is_ha_in_prod_with_access_logs_per_config(rec):
     assert dev["replicaCount"] == 1 and "pdb" not in dev and dev["meshConfig"]["accessLogFile"] == ""
 
 
+@pytest.mark.parametrize(("stack", "limits"), [("dev", {"cpu": "250m", "memory": "256Mi"}),
+                                             ("prod", {"cpu": "500m", "memory": "512Mi"})])
+def test_sidecars_are_sized_per_tier_and_come_from_the_release_images(stack, limits):
+    """issue 19, defect 3: global.proxy.resources replaces the chart's 2 CPU/1Gi sidecar limits; hub and
+    tag name the released images (the chart's own are placeholders: registry.istio.io/testing, latest)."""
+    values = releases(build(stack=stack))["istiod"].inputs["values"]["global"]
+    assert values["proxy"]["resources"]["limits"] == limits
+    assert values["proxy"]["resources"]["requests"]["cpu"] in ("50m", "100m")
+    chart = unwrapped("istiod-values.yaml")["global"]
+    assert chart["proxy"]["resources"]["limits"] == {"cpu": "2000m", "memory": "1024Mi"}
+    assert chart["hub"] == "registry.istio.io/testing"
+    assert (values["hub"], values["tag"]) == ("docker.io/istio", versions.CHARTS["istiod"].version)
+
+
 def test_gateway_on_eks_is_an_nlb_with_ip_targets_across_zones(rec):
     service = releases(rec)["gateway"].inputs["values"]["service"]
     annotations = service["annotations"]
