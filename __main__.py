@@ -14,6 +14,7 @@ from components.cluster.kind import KindCluster, KindClusterArgs
 from components.cluster.node_groups import NodeGroups, NodeGroupsArgs
 from components.core.common import platform_tags
 from components.core.registry import build_addons
+from components.core.support import check_supported
 from components.network.vpc import Network, NetworkArgs
 from settings import Settings, load_settings
 
@@ -66,6 +67,7 @@ def kind(settings: Settings):
 
 
 settings = load_settings()
+check_supported(settings)  # every enabled component supports the minor, before any resource
 pulumi.export("target", settings.target)
 pulumi.export("tier", settings.tier)
 build_addons(eks(settings) if settings.is_aws else kind(settings), settings)

@@ -17,7 +17,11 @@ STANDARD_SUPPORT_ENDS: dict[str, str] = {
     "1.36": "2027-08-02",
 }
 KUBERNETES_VERSIONS: tuple[str, ...] = tuple(STANDARD_SUPPORT_ENDS)
-DEFAULT_KUBERNETES_VERSION = "1.36"
+# The newest minor every default component supports (SUPPORT below): Kyverno 1.19 (chart 3.9.0, the
+# newest release, 2026-08-20) supports 1.33-1.35 only, and no Kyverno release supporting 1.36 was found
+# (endoflife.date products/kyverno.md, from kyverno.io/docs/installation/#compatibility-matrix).
+# tests/cluster/test_support.py checks this is newest_supported_default().
+DEFAULT_KUBERNETES_VERSION = "1.35"
 
 # kind and the node image of each Kubernetes minor the local stack runs (kind.version, same minors as
 # the EKS stacks). kind v0.32.0's release notes list the images built for it; use them with their
@@ -135,3 +139,100 @@ CLUSTER_AUTOSCALER_IMAGE_TAGS: dict[str, str] = {
 # standard x86_64 and arm64 AMIs for Kubernetes 1.32-1.36). Bumping it rolls every prod Karpenter node
 # (drift), within the NodePools' disruption budgets.
 KARPENTER_AMI_ALIAS = "al2023@v20260714"
+
+
+# --- The support ledger: which Kubernetes minors each pinned component supports --------------------
+# ``low``/``high`` are inclusive minors; ``None`` means the source states no bound on that side (a chart's
+# ``kubeVersion: ">=1.25.0-0"`` has no upper bound). ``stated`` is False where no range was published for
+# the pinned release and the range is inferred (the comment says from what): `make upgrade-plan` says so.
+# Where a chart states a kubeVersion, tests/cluster/test_support.py reads it from the chart archive in
+# ../shared/upstream/charts/ at the pin and checks ``low`` agrees.
+
+
+@dataclass(frozen=True)
+class Support:
+    """The Kubernetes minors one pinned component supports, and where that comes from (with its date)."""
+
+    pinned: str
+    low: str | None
+    high: str | None
+    source: str
+    date: str
+    stated: bool = True
+    kube_version: str | None = None
+    """The chart's own ``kubeVersion`` at the pin (Chart.yaml), when it states one."""
+
+    def supports(self, minor: str) -> bool:
+        m = minor_tuple(minor)
+        return (self.low is None or m >= minor_tuple(self.low)) and (self.high is None or m <= minor_tuple(self.high))
+
+    def range(self) -> str:
+        return f"{self.low or 'any'}-{self.high or 'any'}" if self.high else f">={self.low}" if self.low else "any"
+
+
+def minor_tuple(minor: str) -> tuple[int, int]:
+    major, mnr = minor.split(".")[:2]
+    return int(major), int(mnr)
+
+
+def _minors(table: dict[str, object]) -> tuple[str, str]:
+    ordered = sorted(table, key=minor_tuple)
+    return ordered[0], ordered[-1]
+
+
+_KPS_DATE = "2026-08-22"
+SUPPORT: dict[str, Support] = {
+    # aws/karpenter-provider-aws docs/upgrading/compatibility.md: 1.36 needs >= 1.13 (reference addons.md §1,
+    # 2026-08); endoflife.date/karpenter gives 1.29 as the oldest minor of the 1.x releases.
+    "karpenter": Support(CHARTS["karpenter"].version, "1.29", "1.36",
+                         "karpenter-provider-aws docs/upgrading/compatibility.md; endoflife.date/karpenter",
+                         "2026-08-21"),
+    "karpenter-crd": Support(CHARTS["karpenter-crd"].version, "1.29", "1.36",
+                             "as karpenter (the two move together)", "2026-08-21"),
+    # Cluster Autoscaler must match the minor (cluster-autoscaler/README.md "Releases"): the minors with an
+    # image tag in CLUSTER_AUTOSCALER_IMAGE_TAGS.
+    "cluster-autoscaler": Support(CHARTS["cluster-autoscaler"].version, *_minors(CLUSTER_AUTOSCALER_IMAGE_TAGS),
+                                  "cluster-autoscaler README.md 'Releases' (one image per minor); "
+                                  "CLUSTER_AUTOSCALER_IMAGE_TAGS", "2026-07-22"),
+    # kubernetes-sigs/metrics-server README.md "Compatibility Matrix": 0.8.x supports Kubernetes 1.31+; the
+    # chart states no kubeVersion.
+    "metrics-server": Support(CHARTS["metrics-server"].version, "1.31", None,
+                              "metrics-server README.md, Compatibility Matrix (0.8.x: 1.31+)", "2025-06"),
+    # The LBC's chart states no kubeVersion; its docs ask for 1.22+ (docs/deploy/installation.md). The newest
+    # minor validated with v3.5.0 found: 1.36 (sighupio/module-aws v5.4.0 release notes, a third party).
+    "aws-load-balancer-controller": Support(CHARTS["aws-load-balancer-controller"].version, "1.22", "1.36",
+                                            "LBC docs/deploy/installation.md (1.22+); sighupio/module-aws v5.4.0 "
+                                            "(v3.5.0 validated on 1.36)", "2026-08-03", stated=False),
+    # Istio: no published range for 1.31 was found (reference addons.md §1); istio.io supportStatus.yml gives
+    # 1.30 -> 1.32-1.36, and each minor supports four Kubernetes minors. Inferred: 1.33-1.36, to confirm on
+    # istio.io/latest/docs/releases/supported-releases before moving the cluster.
+    **{key: Support(CHARTS[key].version, "1.33", "1.36",
+                    "istio.io data/compatibility/supportStatus.yml (1.30: 1.32-1.36; 1.31 inferred)", "2026-08-31",
+                    stated=False)
+       for key in ("istio-base", "istiod", "istio-gateway", "istio-cni")},
+    "kube-prometheus-stack": Support(CHARTS["kube-prometheus-stack"].version, "1.25", None,
+                                     "chart kubeVersion (Chart.yaml at the pin)", _KPS_DATE, kube_version=">=1.25.0-0"),
+    # aws/eks-charts stable/aws-for-fluent-bit: no kubeVersion, no published matrix: no bound recorded.
+    "aws-for-fluent-bit": Support(CHARTS["aws-for-fluent-bit"].version, None, None,
+                                  "none published (Chart.yaml states no kubeVersion)", "2026-08-03", stated=False),
+    "loki": Support(CHARTS["loki"].version, "1.25", None, "chart kubeVersion (Chart.yaml at the pin)", "2026-08-20",
+                    kube_version=">=1.25.0-0"),
+    "argo-cd": Support(CHARTS["argo-cd"].version, "1.25", None, "chart kubeVersion (Chart.yaml at the pin)",
+                       "2026-07-02", kube_version=">=1.25.0-0"),
+    # The chart states >=1.25, but Kyverno's own matrix is narrower and is what binds: 1.19 -> 1.33-1.35
+    # (kyverno.io/docs/installation/#compatibility-matrix, via endoflife.date products/kyverno.md).
+    "kyverno": Support(CHARTS["kyverno"].version, "1.33", "1.35",
+                       "kyverno.io/docs/installation/#compatibility-matrix (1.19: 1.33-1.35); chart kubeVersion "
+                       ">=1.25.0-0", "2026-08-20", kube_version=">=1.25.0-0"),
+    "prometheus-blackbox-exporter": Support(CHARTS["prometheus-blackbox-exporter"].version, "1.21", None,
+                                            "chart kubeVersion (Chart.yaml at the pin)", _KPS_DATE,
+                                            kube_version=">=1.21.0-0"),
+    # EKS managed add-ons: a build is pinned per minor in EKS_ADDONS (aws eks describe-addon-versions): the
+    # minors it has a pin for.
+    **{f"eks:{name}": Support(" / ".join(sorted({EKS_ADDONS[m][name] for m in EKS_ADDONS})), *_minors(EKS_ADDONS),
+                              "EKS_ADDONS (a build pinned per minor; describe-addon-versions)", "2026-10")
+       for name in EKS_ADDONS[KUBERNETES_VERSIONS[-1]]},
+    # kind: the node images built for kind v0.32.0 (its release notes): the minors of KIND_NODE_IMAGES.
+    "kind-node-image": Support(f"kind v{KIND_MIN_VERSION}", *_minors(KIND_NODE_IMAGES),
+                               "kind v0.32.0 release notes (images built for it)", "2026-08"),
+}

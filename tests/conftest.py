@@ -44,7 +44,7 @@ DEV_SHARED_VARIANTS: dict[str, dict[str, Any]] = {
         "eks-platform:cluster": {"adminPrincipalArns": ["arn:aws:iam::123456789012:user/mock"],
                                  "clusterCreatorAdmin": False}},
 }
-ONE_MINOR_BEHIND = {"eks-platform-dev": "1.35"}
+ONE_MINOR_BEHIND = {"eks-platform-dev": "1.34"}
 
 
 def every_variant_recording():

@@ -124,7 +124,7 @@ def test_chart_pinned_with_auto_discovery_region_and_system_node_scheduling():
     assert v["cloudProvider"] == "aws" and v["awsRegion"] == "us-east-1"
     assert v["autoDiscovery"] == {"clusterName": "c1"}
     # the autoscaler's minor must match the cluster's
-    assert v["image"]["tag"] == versions.CLUSTER_AUTOSCALER_IMAGE_TAGS["1.36"] and v["image"]["tag"].startswith("v1.36.")
+    assert v["image"]["tag"] == versions.CLUSTER_AUTOSCALER_IMAGE_TAGS["1.35"] and v["image"]["tag"].startswith("v1.35.")
     assert v["nodeSelector"] == {"platform.eks/node-group": "system"}
     assert v["tolerations"] == [{"key": "CriticalAddonsOnly", "operator": "Exists"}]
     assert v["podAnnotations"]["cluster-autoscaler.kubernetes.io/safe-to-evict"] == "false"

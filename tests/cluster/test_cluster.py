@@ -43,7 +43,7 @@ def test_control_plane_is_private_encrypted_logged_and_on_standard_support():
     rec = build("prod")
     cluster = rec.one("aws:eks/cluster:Cluster")
     inputs = cluster.inputs
-    assert inputs["name"] == "c1" and inputs["version"] == "1.36"
+    assert inputs["name"] == "c1" and inputs["version"] == "1.35"
     vpc = inputs["vpcConfig"]
     assert vpc["endpointPrivateAccess"] is True and vpc["endpointPublicAccess"] is False
     assert "publicAccessCidrs" not in vpc
@@ -193,7 +193,7 @@ def test_a_deployed_cluster_that_eks_upgraded_refuses_the_downgrade_before_any_r
     assert not [r for r in rec if r.custom]
     # one minor up from what runs is fine
     ok = run_stack("dev", overrides=DEPLOYER_ADMIN, existing_clusters=ONE_MINOR_BEHIND)
-    assert ok.one("aws:eks/cluster:Cluster").inputs["version"] == "1.36"
+    assert ok.one("aws:eks/cluster:Cluster").inputs["version"] == "1.35"
 
 
 @pytest.mark.parametrize(("caller", "principal"), [

@@ -35,9 +35,9 @@ def test_config_has_one_control_plane_and_the_workers_on_the_pinned_image(worker
                                                                       "eks-platform-local")
     roles = [n["role"] for n in config["nodes"]]
     assert roles == ["control-plane", *["worker"] * workers]
-    image = versions.KIND_NODE_IMAGES["1.36"]
+    image = versions.KIND_NODE_IMAGES["1.35"]
     assert all(n["image"] == image for n in config["nodes"]) and "@sha256:" in image
-    assert image.startswith("kindest/node:v1.36.")
+    assert image.startswith("kindest/node:v1.35.")
 
 
 def test_the_control_plane_owns_the_ingress_ports_on_localhost_and_is_labelled_for_them():
@@ -53,9 +53,9 @@ def test_the_control_plane_owns_the_ingress_ports_on_localhost_and_is_labelled_f
 
 
 def test_custom_ports_and_version():
-    config = kind_config(args(httpPort=8080, httpsPort=8443, allowPrivilegedPorts=False, version="1.35"))
+    config = kind_config(args(httpPort=8080, httpsPort=8443, allowPrivilegedPorts=False, version="1.36"))
     assert [m["hostPort"] for m in config["nodes"][0]["extraPortMappings"]] == [8080, 8443]
-    assert config["nodes"][0]["image"] == versions.KIND_NODE_IMAGES["1.35"]
+    assert config["nodes"][0]["image"] == versions.KIND_NODE_IMAGES["1.36"]
 
 
 def test_commands_are_idempotent():
@@ -110,7 +110,7 @@ def test_handle_has_no_aws_facts_and_waits_for_the_cluster():
     handle = box["handle"]
     assert handle.aws is None and handle.target == "kind" and handle.az_count == 1
     assert handle.system_node_selector == {} and handle.system_tolerations == []
-    assert handle.physical_name == "eks-platform-local" and handle.version == "1.36"
+    assert handle.physical_name == "eks-platform-local" and handle.version == "1.35"
     assert [r._name for r in handle.readiness] == ["local-kind-cluster"]
 
 

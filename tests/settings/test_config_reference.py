@@ -21,5 +21,5 @@ def test_every_config_key_has_a_row_with_its_docstring():
     rows = {key: (default, valid, what) for key, default, valid, what in config_reference.rows()}
     assert rows["network.azCount"] == ("2 / 3 / 3", "2 to 6", "How many availability zones the VPC spans (2 to 6).")
     assert rows["nodeGroups[].taints[].value"][1].startswith("label value")
-    assert rows["kind.version"][0] == '"1.36"'
+    assert rows["kind.version"][0] == '"1.35"'
     assert all(what for _, _, _, what in config_reference.rows()), "a field without a docstring"

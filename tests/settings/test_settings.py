@@ -29,7 +29,7 @@ def test_secure_defaults():
     s = make_settings("prod")
     assert s.cluster.endpoint_public_access is False and s.cluster.public_access_cidrs == []
     assert s.network.flow_logs.enabled is True
-    assert s.cluster.version == "1.36"
+    assert s.cluster.version == "1.35"
 
 
 def test_explicit_values_win_over_tier_defaults():

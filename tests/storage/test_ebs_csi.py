@@ -32,7 +32,7 @@ def test_ebs_csi_uses_pod_identity_with_the_managed_policy():
     _, children = ebs_children(rec)
     addon = next(r for r in children if r.type == "aws:eks/addon:Addon")
     assert addon.inputs["addonName"] == "aws-ebs-csi-driver"
-    assert addon.inputs["addonVersion"] == versions.EKS_ADDONS["1.36"]["aws-ebs-csi-driver"]
+    assert addon.inputs["addonVersion"] == versions.EKS_ADDONS["1.35"]["aws-ebs-csi-driver"]
     assert "serviceAccountRoleArn" not in addon.inputs
     assoc = next(r for r in children if r.type == "aws:eks/podIdentityAssociation:PodIdentityAssociation")
     assert (assoc.inputs["namespace"], assoc.inputs["serviceAccount"]) == ("kube-system", "ebs-csi-controller-sa")

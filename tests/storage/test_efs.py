@@ -62,7 +62,7 @@ def children(recording):
 def test_pod_identity_role_carries_the_managed_driver_policy(rec):
     addon = rec.one("aws:eks/addon:Addon")
     assert addon.inputs["addonName"] == "aws-efs-csi-driver"
-    assert addon.inputs["addonVersion"] == versions.EKS_ADDONS["1.36"]["aws-efs-csi-driver"]
+    assert addon.inputs["addonVersion"] == versions.EKS_ADDONS["1.35"]["aws-efs-csi-driver"]
     assert "serviceAccountRoleArn" not in addon.inputs
     role = rec.one("aws:iam/role:Role")
     trust = policy(role.inputs["assumeRolePolicy"])["Statement"][0]
