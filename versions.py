@@ -11,7 +11,7 @@ from dataclasses import dataclass
 # kubernetes-versions: 14 months of standard support per minor). With upgradePolicy STANDARD, EKS
 # upgrades a control plane itself on that day, after which a stack still set to the old minor would
 # ask for a downgrade: a version leaves this table before its day (1.34 ended on 2026-12-02), and
-# `make plan` warns 60 days ahead.
+# `make plan` warns 90 days ahead (tools/plan.py SUPPORT_WARNING_DAYS).
 STANDARD_SUPPORT_ENDS: dict[str, str] = {
     "1.35": "2027-03-27",
     "1.36": "2027-08-02",

@@ -32,15 +32,31 @@ def _raw(stack: str) -> dict[str, Any]:
     return {k.split(":", 1)[1] if k.startswith("eks-platform:") else k: v for k, v in stack_config(stack).items()}
 
 
+# how far ahead `make plan` warns that a stack's minor leaves EKS standard support (issue 20: 90 days)
+SUPPORT_WARNING_DAYS = 90
+
+
+def extended_support_monthly(region: str | None) -> tuple[float, float]:
+    """The control plane's monthly price on extended and on standard support (730 h, the region's multiplier)."""
+    prices = cost.load_prices()
+    multiplier = float((prices["regions"].get(region or "") or {}).get("multiplier", 1.0))
+    return tuple(float(prices["prices"][k]["price"]) * multiplier * prices["hoursPerMonth"]  # type: ignore[return-value]
+                 for k in ("eks-extended", "eks-standard"))
+
+
 def warnings(s: Settings, today: datetime.date | None = None) -> list[str]:
     """What a reviewer must act on before `pulumi up` (the plan prints them first)."""
     today = today or datetime.date.today()
     out = []
     version = s.cluster.version if s.is_aws else s.kind.version
     ends = datetime.date.fromisoformat(versions.STANDARD_SUPPORT_ENDS[version])
-    if s.is_aws and (ends - today).days <= 60:
+    if s.is_aws and (ends - today).days <= SUPPORT_WARNING_DAYS:
+        extended, standard = extended_support_monthly(s.region)
         out.append(f"Kubernetes {version} leaves EKS standard support on {ends} ({(ends - today).days} days): EKS "
-                   "then upgrades the control plane itself; raise eks-platform:cluster.version one minor before")
+                   "then upgrades the control plane itself (upgradePolicy STANDARD); extended support would cost "
+                   f"${extended:,.2f}/month for the control plane instead of ${standard:,.2f} (data/prices.yaml "
+                   "eks-extended, eks-standard); raise eks-platform:cluster.version one minor before "
+                   f"(make upgrade-plan STACK={s.stack} TO=<next minor>)")
     spot = [p.name for p in s.karpenter.pools if "spot" in p.capacity_types] \
         if s.is_aws and s.autoscaling == "karpenter" else []
     spot += [g.name for g in s.node_groups if g.capacity_type == "SPOT"] if s.is_aws else []

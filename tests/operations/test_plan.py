@@ -52,7 +52,10 @@ def test_plan_warns_about_spot_and_support_end_and_counts_elastic_ips():
     settings = parse_settings({"aws:region": "us-east-1", "cluster": {"version": "1.35"}}, "dev")
     late = plan.warnings(settings, today=datetime.date(2027, 2, 1))
     assert any("Kubernetes 1.35 leaves EKS standard support on 2027-03-27 (54 days)" in w for w in late)
-    assert not any("standard support" in w for w in plan.warnings(settings, today=datetime.date(2026, 12, 1)))
+    # 90 days ahead, with the monthly price of extended support (0.60 and 0.10 $/h x 730 h, us-east-1 x1)
+    early = plan.warnings(settings, today=datetime.date(2026, 12, 27))
+    assert any("(90 days)" in w and "$438.00/month for the control plane instead of $73.00" in w for w in early)
+    assert not any("standard support" in w for w in plan.warnings(settings, today=datetime.date(2026, 12, 26)))
     on_demand = parse_settings({"aws:region": "us-east-1", "karpenter": {
         "nodePools": [{"name": "od", "capacityTypes": ["on-demand"]}]}}, "dev")
     assert not any("spot" in w for w in plan.warnings(on_demand))
