@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STACK  ?= dev
 
-.PHONY: test lint plan plan-diff plan-delta bench venv clean doctor up down integration upstream sweep
+.PHONY: test lint plan upgrade-plan plan-diff plan-delta bench venv clean doctor up down integration upstream sweep
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ lint: venv
 ## the offline plan of one stack, with its cost and deploy-time estimate: make plan STACK=prod [JSON=plan.json] [MD=plan.md]
 plan: venv
 	$(PY) -m tools.plan --stack $(STACK) $(if $(JSON),--json $(JSON),) $(if $(MD),--markdown $(MD),)
+
+## what moving a stack to the next Kubernetes minor involves, offline: make upgrade-plan STACK=dev TO=1.36 [JSON=up.json]
+upgrade-plan: venv
+	@test -n "$(TO)" || { echo "usage: make upgrade-plan STACK=<stack> TO=<next minor>"; exit 2; }
+	$(PY) -m tools.upgrade_plan --stack $(STACK) --to $(TO) $(if $(JSON),--json $(JSON),)
 
 ## what differs between two stacks: make plan-diff A=dev B=prod [JSON=diff.json] [MD=diff.md]
 plan-diff: venv
