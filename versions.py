@@ -194,10 +194,11 @@ SUPPORT: dict[str, Support] = {
     "cluster-autoscaler": Support(CHARTS["cluster-autoscaler"].version, *_minors(CLUSTER_AUTOSCALER_IMAGE_TAGS),
                                   "cluster-autoscaler README.md 'Releases' (one image per minor); "
                                   "CLUSTER_AUTOSCALER_IMAGE_TAGS", "2026-07-22"),
-    # kubernetes-sigs/metrics-server README.md "Compatibility Matrix": 0.8.x supports Kubernetes 1.31+; the
-    # chart states no kubeVersion.
+    # kubernetes-sigs/metrics-server README.md "Compatibility Matrix" (0.8.x: 1.31+, as recalled: the README at
+    # v0.8.1 was not found with the search tool, so stated=False); the chart states no kubeVersion.
     "metrics-server": Support(CHARTS["metrics-server"].version, "1.31", None,
-                              "metrics-server README.md, Compatibility Matrix (0.8.x: 1.31+)", "2025-06"),
+                              "metrics-server README.md, Compatibility Matrix (0.8.x: 1.31+; to confirm)", "2025-06",
+                              stated=False),
     # The LBC's chart states no kubeVersion; its docs ask for 1.22+ (docs/deploy/installation.md). The newest
     # minor validated with v3.5.0 found: 1.36 (sighupio/module-aws v5.4.0 release notes, a third party).
     "aws-load-balancer-controller": Support(CHARTS["aws-load-balancer-controller"].version, "1.22", "1.36",

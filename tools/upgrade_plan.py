@@ -35,7 +35,7 @@ DEPRECATED_APIS_FILE = PROJECT_DIR / "data" / "deprecated-apis.yaml"
 GITOPS_DIR = PROJECT_DIR / "gitops"
 # Estimates (E), not measurements: no sourced figure for an EKS control-plane *update* was found in
 # ../shared/reference/ (data/durations.yaml sources creates only). Minutes.
-CONTROL_PLANE_MINUTES = (8, 12)   # E: AWS: "the update takes several minutes"; widely reported 8-12 min
+CONTROL_PLANE_MINUTES = (8, 12)   # E: an estimate, no source found (replace with a measured figure)
 ADDON_MINUTES = (1, 3)            # data/durations.yaml aws:eks/addon:Addon low/high (a create; an update is alike)
 NODE_MINUTES = (3, 6)             # E: launch, Ready, then drain of the old node, per batch of maxUnavailable
 # EKS: "you can't downgrade a cluster's Kubernetes version" (EKS user guide, update-cluster.adoc, "Update
