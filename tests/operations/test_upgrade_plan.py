@@ -86,3 +86,19 @@ def test_the_deprecated_api_data_names_its_source_and_date():
     data = upgrade_plan.deprecated_apis()
     assert data["source"] and data["date"]
     assert all(row["in"] and row["use"] and row["kinds"] for key in ("removed", "deprecated") for row in data[key])
+
+
+def test_a_minor_without_pins_says_which_pins_must_move(monkeypatch):
+    real = upgrade_plan.stack_settings
+
+    def at_136_without_kyverno(name):
+        s = real(name)
+        return s.model_copy(update={"cluster": s.cluster.model_copy(update={"version": "1.36"}),
+                                    "kyverno": s.kyverno.model_copy(update={"enabled": False})})
+    monkeypatch.setattr(upgrade_plan, "stack_settings", at_136_without_kyverno)
+    p = upgrade_plan.build("dev", "1.37")
+    blocked = {b["component"]: b for b in p["preflight"]["blockers"]}
+    assert "kyverno" not in blocked and not p["preflight"]["ok"]
+    # Karpenter 1.14.1 is known to 1.36; no EKS add-on build is pinned for 1.37
+    assert blocked["karpenter"]["supports"] == "1.29-1.36" and "move the karpenter pin" in blocked["karpenter"]["action"]
+    assert "versions.EKS_ADDONS" in blocked["eks managed add-ons"]["action"]
