@@ -71,6 +71,11 @@ class Chart:
     version: str
 
 
+# Pins review (issue 20, 2026-12-06): no chart moved. Newer releases are known for argo-cd (10.4.1, below)
+# and kube-prometheus-stack (per the issue), but a bump needs their archives in ../shared/upstream/charts/
+# (tests render every chart at its pin) and `make upstream` needs network this session has not; Kyverno
+# stays on chart 3.9.0 / v1.19 (the newest minor found, 2026-08-20; 1.19.x patches keep 1.33-1.35), so
+# 1.36 waits for a Kyverno release that supports it (SUPPORT below).
 CHARTS: dict[str, Chart] = {
     # add-on charts are added here as their components land
     # aws/karpenter-provider-aws charts/karpenter{,-crd}/Chart.yaml: 1.14.1 (2026-08-21); the two move together.
