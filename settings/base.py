@@ -30,6 +30,8 @@ class Model(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         use_attribute_docstrings=True,
+        # no coercion: `true` is not 1, 3 is not "3" (YAML and `pulumi config set --path` keep types)
+        strict=True,
     )
 
 
