@@ -88,7 +88,7 @@ def created(rec: Recording) -> list[Created]:
     return out
 
 
-def namespace_labels(rec: Recording, objects: list[Created]) -> dict[str, dict[str, str]]:
+def namespace_labels(objects: list[Created]) -> dict[str, dict[str, str]]:
     """Labels of every namespace: the ones the platform declares, plus the name label every namespace has."""
     labels: dict[str, dict[str, str]] = {}
     for o in objects:
@@ -121,7 +121,7 @@ def matches(webhook: Mapping[str, Any], obj: Created, ns_labels: Mapping[str, st
 def races(rec: Recording) -> list[str]:
     """What a cold `up` would send to a failing webhook before the release that serves it is ready."""
     objects = created(rec)
-    ns_labels = namespace_labels(rec, objects)
+    ns_labels = namespace_labels(objects)
     found = []
     for release, webhook in failing_webhooks(rec):
         for obj in objects:

@@ -25,6 +25,7 @@ from settings.types import (
     Quantity,
     RoleArn,
     between,
+    check_limits_cover_requests,
     dns_label,
     quantity,
 )
@@ -94,11 +95,7 @@ class QuotaSettings(Model):
 
     @model_validator(mode="after")
     def _limits_cover_requests(self) -> QuotaSettings:
-        for res in ("cpu", "memory"):
-            limit, request = getattr(self, f"limits_{res}"), getattr(self, f"requests_{res}")
-            if quantity(limit) < quantity(request):
-                raise invalid(f"limits{res.capitalize()}", "must be at least requests{Res} ({request})",
-                              Res=res.capitalize(), request=request)
+        check_limits_cover_requests(self)
         return self
 
     def hard(self) -> dict[str, str]:

@@ -11,7 +11,15 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from settings.base import Model, invalid, tiered
-from settings.types import PLATFORM_NAMESPACES, CpuQuantity, Hostname, Memory, between, dns_label, quantity
+from settings.types import (
+    PLATFORM_NAMESPACES,
+    CpuQuantity,
+    Hostname,
+    Memory,
+    between,
+    check_limits_cover_requests,
+    dns_label,
+)
 
 GatewayScheme = Literal["internet-facing", "internal"]
 # Namespaces the platform owns: injection and PERMISSIVE exceptions are for application namespaces.
@@ -93,11 +101,7 @@ class ProxyResources(Model):
 
     @model_validator(mode="after")
     def _limits_cover_requests(self) -> ProxyResources:
-        for res in ("cpu", "memory"):
-            limit, request = getattr(self, f"limits_{res}"), getattr(self, f"requests_{res}")
-            if quantity(limit) < quantity(request):
-                raise invalid(f"limits{res.capitalize()}", "must be at least requests{Res} ({request})",
-                              Res=res.capitalize(), request=request)
+        check_limits_cover_requests(self)
         return self
 
     def values(self) -> dict[str, dict[str, str]]:

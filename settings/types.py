@@ -14,6 +14,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
+from settings.base import invalid
+
 # --- names, labels, taints (Kubernetes API conventions: apimachinery validation) ------------------------
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -114,6 +116,16 @@ _SUFFIX = {"n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "":
            "P": Decimal("1e15"), "E": Decimal("1e18"),
            **{f"{p}i": Decimal(1024) ** (i + 1) for i, p in enumerate("KMGTPE")}}
 MEBIBYTE = Decimal(1024) ** 2
+
+
+def check_limits_cover_requests(model: Any) -> None:
+    """A model with ``requests_{cpu,memory}`` and ``limits_{cpu,memory}``: each limit at least its request
+    (a pod or quota whose limit is below its request is refused by the API server)."""
+    for res in ("cpu", "memory"):
+        limit, request = getattr(model, f"limits_{res}"), getattr(model, f"requests_{res}")
+        if quantity(limit) < quantity(request):
+            raise invalid(f"limits{res.capitalize()}", "must be at least requests{Res} ({request})",
+                          Res=res.capitalize(), request=request)
 
 
 def quantity(value: str | int | float) -> Decimal:
