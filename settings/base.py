@@ -5,10 +5,11 @@ Nothing here reads configuration; ``settings/__init__.py`` is the only module th
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import difflib
+from typing import Any, Literal, get_origin
 
 import pulumi
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
@@ -33,6 +34,31 @@ class Model(BaseModel):
         # no coercion: `true` is not 1, 3 is not "3" (YAML and `pulumi config set --path` keep types)
         strict=True,
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keys_and_empty_strings(cls, data: Any) -> Any:
+        """Before pydantic's own checks, for every section: a misspelt key names the key it looks like,
+        and a key given as an empty string is refused (leave it out for its default)."""
+        if not isinstance(data, dict):
+            return data
+        known = {name: f for name, f in cls.model_fields.items()}
+        aliases = {f.alias or name: name for name, f in known.items()}
+        for key, value in data.items():
+            name = aliases.get(key, key if key in known else None)
+            if name is None:
+                close = did_you_mean(str(key), sorted(aliases))
+                raise invalid(str(key), "unknown key{hint} (docs/configuration.md lists every key)",
+                              hint=f"; did you mean '{close}'?" if close else "")
+            if get_origin(known[name].annotation) is dict or known[name].annotation is dict:
+                continue  # tags and labels: an empty value is a value
+            if value == "":
+                raise invalid(str(key), "must not be empty: give a value, or leave the key out for its default")
+            if isinstance(value, list):
+                for i, item in enumerate(value):
+                    if item == "":
+                        raise invalid(f"{key}[{i}]", "must not be empty: give a value, or remove the entry")
+        return data
 
 
 def tiered(*, dev: Any, staging: Any, prod: Any) -> Any:
@@ -92,6 +118,12 @@ def _model_of(annotation: Any, lists: bool = True) -> type[BaseModel] | None:
         if found is not None:
             return found
     return None
+
+
+def did_you_mean(word: str, options: list[str]) -> str | None:
+    """The option ``word`` is most likely a misspelling of (difflib's ratio at least 0.75), or None."""
+    found = difflib.get_close_matches(word, options, n=1, cutoff=0.75)
+    return found[0] if found else None
 
 
 def invalid(field: str, message: str, **ctx: Any) -> PydanticCustomError:

@@ -205,7 +205,7 @@ CERT = "arn:aws:acm:us-east-1:123456789012:certificate/0f9c2a6e-1b2d-4c3e-9f8a-7
 @pytest.mark.parametrize(("stack", "raw", "key", "valid", "secret"), [
     ("dev", {"argocd": {"repoUrl": "http://github.com/acme/x.git"}}, "argocd.repoUrl", "https:// or ssh", False),
     ("dev", {"argocd": {"repoUrl": "github.com/acme/x"}}, "argocd.repoUrl", "https:// or ssh", False),
-    ("dev", {"argocd": {"repoUrl": REPO, "revision": ""}}, "argocd.revision", "not empty", False),
+    ("dev", {"argocd": {"repoUrl": REPO, "revision": ""}}, "argocd.revision", "must not be empty", False),
     ("dev", {"argocd": {"repoUrl": REPO, "revision": "main branch"}}, "argocd.revision", "no spaces", False),
     ("local", {"argocd": {"exposure": {"exposure": "alb", "hostname": "a.example.com", "certificateArn": CERT}}},
      "argocd.exposure.exposure", "needs the AWS Load Balancer Controller", False),
