@@ -22,9 +22,9 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports --no-cache
 
-## the offline plan of one stack, with its cost and deploy-time estimate: make plan STACK=prod [JSON=plan.json] [MD=plan.md]
+## the offline plan of one stack, with its cost and deploy-time estimate: make plan STACK=prod [JSON=plan.json] [MD=plan.md] [CONFIG_JSON=<pulumi config --show-secrets --json output>]
 plan: venv
-	$(PY) -m tools.plan --stack $(STACK) $(if $(JSON),--json $(JSON),) $(if $(MD),--markdown $(MD),)
+	$(PY) -m tools.plan --stack $(STACK) $(if $(CONFIG_JSON),--config-json $(CONFIG_JSON),) $(if $(JSON),--json $(JSON),) $(if $(MD),--markdown $(MD),)
 
 ## what moving a stack to the next Kubernetes minor involves, offline: make upgrade-plan STACK=dev TO=1.36 [JSON=up.json]
 upgrade-plan: venv

@@ -15,7 +15,7 @@ from components.cluster.node_groups import NodeGroups, NodeGroupsArgs
 from components.core.common import platform_tags
 from components.core.registry import build_addons
 from components.core.support import check_supported
-from components.network.vpc import Network, NetworkArgs
+from components.network.vpc import Network, NetworkArgs, check_zone_count
 from settings import Settings, load_settings
 
 
@@ -26,6 +26,7 @@ def eks(settings: Settings):
     tags = platform_tags(settings.stack, settings.tags)
     check_version_step(settings.cluster_name, settings.cluster.version)
     check_deployer_not_listed(settings.cluster, settings.teams)
+    check_zone_count(settings.network, region)
     network = Network(f"{settings.stack}-network", NetworkArgs(
         cluster_name=settings.cluster_name, region=region, settings=settings.network,
         kms_key_deletion_window_days=settings.cluster.kms_key_deletion_window_days, tags=tags))

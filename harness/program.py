@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from harness.mocks import Recording, run
+from settings.base import OPAQUE_SECRET
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 STACKS_DIR = PROJECT_DIR / "stacks"
@@ -27,7 +28,8 @@ def secret_keys(stack: str) -> list[str]:
 
 
 def stack_config(stack: str) -> dict[str, Any]:
-    """The ``config:`` map of a stack file; ``secure:`` values are stubbed (they can't be decrypted here)."""
+    """The ``config:`` map of a stack file; a ``secure:`` value reads as ``OPAQUE_SECRET`` (set, unreadable:
+    it can't be decrypted here)."""
     path = STACKS_DIR / f"Pulumi.{stack}.yaml"
     if not path.exists():
         raise FileNotFoundError(f"no stack file {path.relative_to(PROJECT_DIR)}; stacks: {stack_names()}")
@@ -38,11 +40,26 @@ def stack_config(stack: str) -> dict[str, Any]:
 def _stub_secrets(value: Any) -> Any:
     if isinstance(value, dict):
         if set(value) == {"secure"}:
-            return "mock-secret"
+            return OPAQUE_SECRET
         return {k: _stub_secrets(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_stub_secrets(v) for v in value]
     return value
+
+
+def pulumi_config_json(text: str) -> tuple[dict[str, Any], list[str]]:
+    """The config and the secret keys of ``pulumi config --show-secrets --json`` output (a map of full key to
+    ``{"value": <string>, "secret": <bool>, "objectValue": <the value decoded, for objects>}``)."""
+    data = json.loads(text)
+    if not isinstance(data, dict) or not all(isinstance(v, dict) and "value" in v for v in data.values()):
+        raise ValueError("not the output of `pulumi config --show-secrets --json`: expected a map of config key to "
+                         "{value, secret}")
+    config = {k: v["objectValue"] if "objectValue" in v else v["value"] for k, v in data.items()}
+    blinded = sorted(k for k, v in config.items() if OPAQUE_SECRET in json.dumps(v))
+    if blinded:
+        raise ValueError(f"{', '.join(blinded)} hold blinded secrets ({OPAQUE_SECRET}): run pulumi config with "
+                         "--show-secrets")
+    return config, sorted(k for k, v in data.items() if v.get("secret"))
 
 
 def run_stack(stack: str, overrides: dict[str, Any] | None = None, preview: bool = False,

@@ -138,6 +138,12 @@ class NetworkSettings(Model):
     @field_validator("interface_endpoints")
     @classmethod
     def _endpoints(cls, v: list[str]) -> list[str]:
+        full = [e for e in v if e.startswith("com.amazonaws.")]
+        if full:
+            # the service name is built as com.amazonaws.<region>.<suffix> (components/network/vpc.py)
+            short = [e.split(".", 3)[3] if e.count(".") >= 3 else e for e in full]
+            raise ValueError(f"give the service suffix, not the full service name: write {short} for {full} (the "
+                             "platform adds com.amazonaws.<region>.)")
         bad = [e for e in v if not re.match(r"^[a-z0-9]+([.-][a-z0-9]+)*$", e)]
         if bad:
             raise ValueError(f"endpoint service suffixes look like 'ecr.api' or 'sts', got {bad}")

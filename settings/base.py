@@ -18,6 +18,17 @@ Tier = Literal["dev", "staging", "prod"]
 TIERS: tuple[str, ...] = ("dev", "staging", "prod")
 
 
+# What a stack file's `secure:` value reads as where it can't be decrypted (the offline plan and the test
+# harness): set, its plaintext unknown. Pulumi's CLI blinds a secret the same way. A secret's shape is
+# checked where its plaintext is there: `pulumi preview`/`up`, or `make plan CONFIG_JSON=...`.
+OPAQUE_SECRET = "[secret]"
+
+
+def is_opaque(value: Any) -> bool:
+    """Whether ``value`` is a secret the offline tools can't read (see OPAQUE_SECRET)."""
+    return value == OPAQUE_SECRET
+
+
 class ConfigError(pulumi.RunError):
     """Bad stack configuration. A ``RunError`` so Pulumi prints the message, not a traceback."""
 
@@ -52,6 +63,11 @@ class Model(BaseModel):
                               hint=f"; did you mean '{close}'?" if close else "")
             if get_origin(known[name].annotation) is dict or known[name].annotation is dict:
                 continue  # tags and labels: an empty value is a value
+            if is_opaque(value) and not _takes_text(known[name].annotation):
+                raise invalid(str(key), "is secret config, which the offline plan can't read, and a {kind} value "
+                              "can't be checked without it: plan with its plaintext (make plan CONFIG_JSON=<the "
+                              "output of pulumi config --show-secrets --json>) or keep this key in clear",
+                              kind=_kind(known[name].annotation))
             if value == "":
                 raise invalid(str(key), "must not be empty: give a value, or leave the key out for its default")
             if isinstance(value, list):
@@ -59,6 +75,16 @@ class Model(BaseModel):
                     if item == "":
                         raise invalid(f"{key}[{i}]", "must not be empty: give a value, or remove the entry")
         return data
+
+
+def _takes_text(annotation: Any) -> bool:
+    """``str`` or ``str | None``: a field an opaque secret can stand in for."""
+    args = set(getattr(annotation, "__args__", ()) or ())
+    return annotation is str or (str in args and args <= {str, type(None)})
+
+
+def _kind(annotation: Any) -> str:
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
 
 
 def tiered(*, dev: Any, staging: Any, prod: Any) -> Any:

@@ -112,7 +112,8 @@ class ArgoCdSettings(Model):
     oidc: OidcSettings | None = None
     """Single sign-on; with it the admin user can be turned off."""
     admin_enabled: bool = True
-    """Keep the local admin user (its password: the argocdAdminPassword secret output). false needs oidc."""
+    """Keep the local admin user (its password: the argocdAdminPassword secret output). false needs oidc, and
+    then no admin password is made or exported."""
     workload_namespaces: list[dns_label(63)] = Field(default_factory=lambda: ["sample-app"])
     """Namespaces the workloads AppProject may deploy to (gitops/workloads/<app> goes to namespace <app>)."""
     workload_exposure: WorkloadExposure | None = None

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from settings.base import Model, invalid, tiered
+from settings.base import Model, invalid, is_opaque, tiered
 from settings.traffic import ExposureSettings
 from settings.types import RetentionDays, between
 
@@ -69,9 +69,11 @@ class AlertSettings(Model):
         if self.receiver != "sns" and self.sns_topic_arn:
             raise invalid("snsTopicArn", "is set but receiver is {receiver}; set receiver: sns or remove it",
                           receiver=self.receiver)
-        if self.sns_topic_arn and not SNS_TOPIC_ARN.match(self.sns_topic_arn):
+        # secret config: its shape is checked where its plaintext is there (not in the offline plan)
+        if self.sns_topic_arn and not is_opaque(self.sns_topic_arn) and not SNS_TOPIC_ARN.match(self.sns_topic_arn):
             raise invalid("snsTopicArn", "must be an SNS topic ARN (arn:aws:sns:<region>:<account>:<topic>)")
-        if self.slack_webhook_url and not self.slack_webhook_url.startswith("https://hooks.slack.com/"):
+        if self.slack_webhook_url and not is_opaque(self.slack_webhook_url) and \
+                not self.slack_webhook_url.startswith("https://hooks.slack.com/"):
             raise invalid("slackWebhookUrl", "must be a Slack incoming-webhook URL (https://hooks.slack.com/...)")
         return self
 

@@ -24,12 +24,17 @@ from typing import Any
 
 import versions
 from harness import Recording, run_stack, stack_config, stack_names
+from harness.program import pulumi_config_json, secret_keys
 from settings import ConfigError, Settings, parse_settings
 from tools import capacity, cost, deploy_time, destroy_report
 
 
-def _raw(stack: str) -> dict[str, Any]:
-    return {k.split(":", 1)[1] if k.startswith("eks-platform:") else k: v for k, v in stack_config(stack).items()}
+def _short(key: str) -> str:
+    return key.split(":", 1)[1] if key.startswith("eks-platform:") else key
+
+
+def _raw(stack: str, plaintext: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {_short(k): v for k, v in {**stack_config(stack), **(plaintext or {})}.items()}
 
 
 # how far ahead `make plan` warns that a stack's minor leaves EKS standard support (issue 20: 90 days)
@@ -216,13 +221,19 @@ def system_nodes(s: Settings, rec: Recording) -> dict[str, Any]:
     return capacity.check(s, rec)
 
 
-def build_plan(stack: str) -> dict[str, Any]:
-    settings = parse_settings(_raw(stack), stack)
+def build_plan(stack: str, config_json: str | None = None) -> dict[str, Any]:
+    """The plan of ``stack``, from its stack file; ``config_json`` (the output of ``pulumi config
+    --show-secrets --json``) gives the secrets' plaintext, so their shapes are checked too."""
+    plaintext, secrets = pulumi_config_json(config_json) if config_json is not None else (None, [])
+    secret = sorted({*secret_keys(stack), *secrets})
+    settings = parse_settings(_raw(stack, plaintext), stack, frozenset(_short(k) for k in secret))
     started = time.perf_counter()
-    rec = run_stack(stack)
+    rec = run_stack(stack, overrides=plaintext, secrets=tuple(secrets))
     elapsed = time.perf_counter() - started
     return {
         "stack": stack,
+        # secret config: checked in full with its plaintext, else only as "set" (it can't be decrypted here)
+        "secrets": {"keys": secret, "plaintext": plaintext is not None},
         "warnings": warnings(settings),
         "disruptions": disruptions(settings),
         "settings": key_settings(settings),
@@ -266,6 +277,8 @@ def render_markdown(plan: dict[str, Any]) -> str:
              f"fixed cost {_usd(plan['cost'])}; cold deploy ~{plan['deployTime'].get('minutes', 0)} min.", ""]
     lines += [f"> ⚠ {w}" for w in plan["warnings"]]
     lines += [f"> Interrupts service when changed: {d}" for d in plan.get("disruptions", [])]
+    if plan["secrets"]["keys"]:
+        lines += ["", f"Secret config: {secrets_line(plan['secrets'])}"]
     lines += ["", "<details><summary>Settings</summary>", "", "| setting | value |", "|---|---|"]
     for key, value in plan["settings"].items():
         shown = "<br>".join(value) if isinstance(value, list) else value
@@ -278,6 +291,14 @@ def render_markdown(plan: dict[str, Any]) -> str:
     lines += [*cost.render_markdown(plan["cost"]), "", *deploy_time.render_markdown(plan["deployTime"])]
     lines += ["", *destroy_report.render_markdown(plan["destroy"])]
     return "\n".join(lines) + "\n"
+
+
+def secrets_line(secrets: dict[str, Any]) -> str:
+    keys = ", ".join(secrets["keys"])
+    if secrets["plaintext"]:
+        return f"{keys}: checked with their plaintext (--config-json)"
+    return (f"{keys}: set, not read (a secure: value can't be decrypted offline, so its shape is checked by pulumi "
+            "preview/up, or here with make plan CONFIG_JSON=<the output of pulumi config --show-secrets --json>)")
 
 
 def _usd(c: dict[str, Any]) -> str:
@@ -343,6 +364,8 @@ def render(plan: dict[str, Any]) -> str:
         lines += ["Warnings", *[f"  ! {w}" for w in plan["warnings"]], ""]
     if plan.get("disruptions"):
         lines += ["Interrupts service when changed", *[f"  ~ {d}" for d in plan["disruptions"]], ""]
+    if plan["secrets"]["keys"]:
+        lines += ["Secret config", f"  {secrets_line(plan['secrets'])}", ""]
     lines += ["Settings"]
     for key, value in plan["settings"].items():
         if isinstance(value, list):
@@ -392,15 +415,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.plan", description=__doc__.splitlines()[0])
     parser.add_argument("--stack", default="dev", help=f"one of {', '.join(stack_names())} (default dev)")
     parser.add_argument("--json", metavar="FILE", help="also write the plan as JSON to FILE ('-' for stdout only)")
+    parser.add_argument("--config-json", metavar="FILE", help="the stack's config with its secrets' plaintext, as "
+                        "`pulumi config --show-secrets --json` prints it; without it a secret is taken as set, "
+                        "unread")
     parser.add_argument("--markdown", metavar="FILE", help="also write the plan as Markdown to FILE ('-' for stdout "
                         "only)")
     args = parser.parse_args(argv)
     if args.stack not in stack_names():
         parser.error(f"unknown stack {args.stack!r}; stacks: {', '.join(stack_names())}")
     try:
-        plan = build_plan(args.stack)
+        plan = build_plan(args.stack, Path(args.config_json).read_text() if args.config_json else None)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as exc:
+        print(f"--config-json: {exc}", file=sys.stderr)
         return 2
     if args.json == "-":
         print(json.dumps(plan, indent=2))

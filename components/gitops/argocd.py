@@ -115,11 +115,12 @@ def chart_values(cluster: ClusterHandle, s: ArgoCdSettings, service_monitor: boo
     return values
 
 
-def admin_secret_data(s: ArgoCdSettings, bcrypt_hash: pulumi.Input[str]) -> dict[str, pulumi.Input[str]]:
-    """stringData of argocd-secret: the admin password's bcrypt hash and its mtime, and the OIDC client secret.
-    argocd-server adds its own server.secretkey on first start."""
-    data: dict[str, pulumi.Input[str]] = {"admin.password": pulumi.Output.secret(bcrypt_hash),
-                                          "admin.passwordMtime": ADMIN_PASSWORD_MTIME}
+def admin_secret_data(s: ArgoCdSettings, bcrypt_hash: pulumi.Input[str] | None) -> dict[str, pulumi.Input[str]]:
+    """stringData of argocd-secret: the admin password's bcrypt hash and its mtime (with the admin user on),
+    and the OIDC client secret. argocd-server adds its own server.secretkey on first start."""
+    data: dict[str, pulumi.Input[str]] = {}
+    if bcrypt_hash is not None:
+        data |= {"admin.password": pulumi.Output.secret(bcrypt_hash), "admin.passwordMtime": ADMIN_PASSWORD_MTIME}
     if s.oidc is not None:
         data["oidc.clientSecret"] = pulumi.Output.secret(s.oidc.client_secret)
     return data
@@ -127,7 +128,8 @@ def admin_secret_data(s: ArgoCdSettings, bcrypt_hash: pulumi.Input[str]) -> dict
 
 class ArgoCd(PlatformComponent):
     release: k8s.helm.v3.Release
-    admin_password: pulumi.Output[str]
+    admin_password: pulumi.Output[str] | None
+    """The admin user's password; None with argocd.adminEnabled false (no password is made or exported)."""
 
     def __init__(self, name: str, args: ArgoCdArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE, name, opts)
@@ -135,13 +137,18 @@ class ArgoCd(PlatformComponent):
         # baseline: the chart's own pods run non-root with read-only roots, but the redis-ha subchart does not
         # set every field restricted asks for (seccomp profile, capabilities)
         namespace = helm.namespace(f"{name}-namespace", self, cluster, NAMESPACE, labels=helm.pod_security("baseline"))
-        password = random.RandomPassword(f"{name}-admin", length=32, special=False, opts=child_opts(self))
-        self.admin_password = pulumi.Output.secret(password.result)
+        # Without the admin user there is no password to make or export. argocd-server then writes a hash
+        # of its own into argocd-secret (argo-cd util/settings InitializeSettings: an empty admin.password
+        # is initialised), which no one can log in with while admin.enabled is false.
+        password = random.RandomPassword(f"{name}-admin", length=32, special=False, opts=child_opts(self)) \
+            if s.admin_enabled else None
+        self.admin_password = pulumi.Output.secret(password.result) if password is not None else None
         # before the chart: the server reads it when it starts (configs.secret.createSecret is false)
         secret = k8s.core.v1.Secret(
             f"{name}-secret", metadata={"name": ARGOCD_SECRET, "namespace": namespace.metadata.name, "labels": {
                 "app.kubernetes.io/name": ARGOCD_SECRET, "app.kubernetes.io/part-of": "argocd"}},
-            string_data=admin_secret_data(s, password.bcrypt_hash), opts=child_opts(self, cluster.k8s_opts()))
+            string_data=admin_secret_data(s, password and password.bcrypt_hash),
+            opts=child_opts(self, cluster.k8s_opts()))
         self.release = helm.release(
             f"{name}-release", self, cluster, CHART, namespace=namespace.metadata.name, release_name=RELEASE,
             values=chart_values(cluster, s, args.service_monitor), timeout_seconds=900,
@@ -165,4 +172,4 @@ class ArgoCdAddOn(AddOn):
 
     @classmethod
     def exports(cls, component):
-        return {"argocdAdminPassword": component.admin_password}
+        return {} if component.admin_password is None else {"argocdAdminPassword": component.admin_password}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -22,6 +23,7 @@ from components.core.common import (
     service_trust,
     statement,
 )
+from settings import ConfigError
 from settings.aws import NetworkSettings, instance_arch
 
 TYPE = "platform:network:Network"
@@ -84,11 +86,22 @@ def subnet_tags(cluster_name: str, public: bool) -> dict[str, str]:
     return tags
 
 
-def _zone(names: list[str], index: int, count: int, region: str) -> str:
-    if len(names) < count:
-        raise ValueError(f"eks-platform:network.azCount is {count}, but {region} has only {len(names)} zones EKS "
-                         f"supports ({', '.join(names)}); lower network.azCount")
-    return names[index]
+def _zone_query() -> dict[str, Any]:
+    # Regular zones only: Local Zones and Wavelength Zones need an opt-in (and sort first in accounts that
+    # opted in); EKS supports neither for the control plane.
+    return {"state": "available", "exclude_zone_ids": list(EKS_UNSUPPORTED_ZONE_IDS),
+            "filters": [aws.GetAvailabilityZonesFilterArgs(name="opt-in-status", values=["opt-in-not-required"])]}
+
+
+def check_zone_count(settings: NetworkSettings, region: str) -> None:
+    """Refuse, before any resource is registered, more zones than the region offers EKS (one read-only
+    DescribeAvailabilityZones call); a VPC of your own (network.existing) brings its own subnets."""
+    if settings.existing is not None:
+        return
+    names = aws.get_availability_zones(**_zone_query()).names or []
+    if len(names) < settings.az_count:
+        raise ConfigError(f"eks-platform:network.azCount: is {settings.az_count}, but {region} has only {len(names)} "
+                          f"zones EKS supports ({', '.join(names)}); set it to {len(names)} or fewer")
 
 
 class Network(PlatformComponent):
@@ -132,12 +145,7 @@ class Network(PlatformComponent):
 
     def _create(self) -> None:
         cfg, name, cluster = self._args.settings, self._name, self._args.cluster_name
-        # Regular zones only: Local Zones and Wavelength Zones need an opt-in (and sort first in
-        # accounts that opted in); EKS supports neither for the control plane.
-        azs = aws.get_availability_zones_output(
-            state="available", exclude_zone_ids=list(EKS_UNSUPPORTED_ZONE_IDS),
-            filters=[aws.GetAvailabilityZonesFilterArgs(name="opt-in-status", values=["opt-in-not-required"])],
-            opts=pulumi.InvokeOutputOptions(parent=self))
+        azs = aws.get_availability_zones_output(**_zone_query(), opts=pulumi.InvokeOutputOptions(parent=self))
         vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=cfg.vpc_cidr, enable_dns_hostnames=True, enable_dns_support=True,
                           tags=self._tags(f"{cluster}-vpc"), opts=child_opts(self))
         # Take over the default security group and strip its rules: nothing may use it by accident.
@@ -151,7 +159,7 @@ class Network(PlatformComponent):
                                        opts=child_opts(self))
         public_subnets, private_subnets, private_rts = [], [], []
         for i in range(cfg.az_count):
-            az = azs.names.apply(lambda names, i=i: _zone(names, i, cfg.az_count, self._args.region))
+            az = azs.names.apply(lambda names, i=i: names[i])  # enough of them: check_zone_count
             pub = aws.ec2.Subnet(f"{name}-public-{i}", vpc_id=vpc.id, cidr_block=public_cidrs[i], availability_zone=az,
                                  map_public_ip_on_launch=False,
                                  tags=self._tags(f"{cluster}-public-{i}", subnet_tags(cluster, public=True)),

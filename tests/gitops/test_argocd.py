@@ -123,6 +123,16 @@ def test_admin_password_is_generated_and_only_its_hash_reaches_argocd(gitops):
     assert "argocdAdminPassword" in gitops.secret_exports
 
 
+def test_without_the_admin_user_no_password_is_made_or_exported(private_sso):
+    # argocd.adminEnabled false (PRIVATE_SSO): nothing to log in with, so nothing generated or exported
+    assert [r.name for r in private_sso.of_type("random:index/randomPassword:RandomPassword")] == \
+        ["dev-monitoring-grafana-admin"]  # Grafana's, not Argo CD's
+    assert "argocdAdminPassword" not in private_sso.exports
+    secret = next(r for r in private_sso.of_type("kubernetes:core/v1:Secret")
+                  if r.inputs["metadata"]["name"] == "argocd-secret")
+    assert sorted(secret.inputs["stringData"]["value"]) == ["oidc.clientSecret"]
+
+
 def test_private_repository_credentials_are_a_secret_only(private_sso):
     private = private_sso
     (repo,) = [r for r in private.of_type("kubernetes:core/v1:Secret")

@@ -6,6 +6,8 @@ import pulumi
 import pytest
 
 from components.network.vpc import TYPE, Network, NetworkArgs
+from harness import Recording, run_stack
+from settings import ConfigError
 from tests.conftest import make_settings, policy, run
 
 
@@ -201,8 +203,14 @@ def test_zones_skip_local_zones_and_the_zone_ids_eks_refuses():
     zones = {s.inputs["availabilityZone"] for s in rec.of_type("aws:ec2/subnet:Subnet")}
     # the mocked account has an opted-in Local Zone (listed first) and use1-az3 (us-east-1c)
     assert "us-east-1-bos-1a" not in zones and "us-east-1c" not in zones and len(zones) == 5
-    with pytest.raises(Exception, match=r"network.azCount is 6, but us-east-1 has only 5 zones EKS supports"):
-        build(azCount=6)
+
+
+def test_more_zones_than_the_region_offers_is_a_config_error_before_anything_is_registered():
+    recording = Recording()
+    with pytest.raises(ConfigError, match=r"eks-platform:network\.azCount: is 6, but us-east-1 has only 5 zones EKS "
+                       r"supports \(us-east-1a, us-east-1b, us-east-1d, us-east-1e, us-east-1f\); set it to 5"):
+        run_stack("dev", overrides={"eks-platform:network": {"azCount": 6}}, recording=recording)
+    assert len(recording) == 0
 
 
 def test_flow_log_group_is_encrypted_with_a_key_only_that_group_may_use():

@@ -96,6 +96,8 @@ BAD = [
      "eks-platform:network.existing.tagSubnets", "karpenter.sh/discovery"),
     ("dev", {**R, "network": {"interfaceEndpoints": ["s3"]}}, "eks-platform:network.interfaceEndpoints", "gateway"),
     ("dev", {**R, "network": {"interfaceEndpoints": ["ECR API"]}}, "eks-platform:network.interfaceEndpoints", "ecr.api"),
+    ("dev", {**R, "network": {"interfaceEndpoints": ["com.amazonaws.us-east-1.sts"]}},
+     "eks-platform:network.interfaceEndpoints", "write ['sts'] for ['com.amazonaws.us-east-1.sts']"),
     ("dev", {**R, "network": {"flowLogs": {"retentionDays": 10}}}, "eks-platform:network.flowLogs.retentionDays", "one of"),
     ("dev", {**R, "network": {"existing": {"vpcId": "vpc-1", "privateSubnetIds": ["subnet-0aaaaaaaa", "subnet-0bbbbbbbb"]}}},
      "eks-platform:network.existing.vpcId", "vpc-0123456789abcdef0"),
