@@ -25,8 +25,9 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 import versions
-from settings import gates
+from settings import applies, gates
 from settings.addons import ClusterAutoscalerSettings, MetricsServerSettings
+from settings.applies import AWS_CLUSTER_KEYS
 from settings.aws import (
     DEFAULT_NODE_GROUPS,
     ClusterSettings,
@@ -40,6 +41,7 @@ from settings.base import (
     ConfigError,
     Model,
     Tier,
+    did_you_mean,
     fill_tier_defaults,
     format_validation_error,
     invalid,
@@ -61,9 +63,6 @@ __all__ = ["PROJECT", "ConfigError", "KindSettings", "Settings", "load_settings"
 Target = Literal["aws", "kind"]
 Autoscaling = Literal["karpenter", "cluster-autoscaler", "none"]
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
-# Keys of the EKS cluster itself; the kind target refuses them (and the sections of AWS-only add-ons,
-# which come from the add-on registry).
-AWS_CLUSTER_KEYS = ("network", "cluster", "nodeGroups", "fargateProfiles", "autoscaling")
 
 
 class KindSettings(Model):
@@ -320,7 +319,7 @@ def parse_settings(raw: dict[str, Any], stack: str, secret_keys: frozenset[str] 
 
     Raises ``ConfigError`` listing every bad key with what would be valid.
     """
-    raw = dict(raw)
+    raw = _own_keys(raw, stack)
     target = raw.get("target", "kind" if stack == "local" else "aws")
     tier = raw.get("tier", stack if stack in TIERS else "dev" if stack == "local" else None)
     if tier is None:
@@ -363,6 +362,8 @@ def parse_settings(raw: dict[str, Any], stack: str, secret_keys: frozenset[str] 
     # sections of disabled add-ons (pools that would never be created must not look configured),
     # and add-ons that must never run together (Karpenter and Cluster Autoscaler)
     errors = gates.config_errors(settings, raw, PROJECT)
+    # keys that have no effect where they are set (settings/applies.py)
+    errors += applies.errors(settings, raw, PROJECT)
     if config_given(raw, "observability.logs.loki") and settings.logs_backend != "loki":
         errors.append(f"{PROJECT}:observability.logs.loki: only applies with {PROJECT}:observability.logs.backend "
                       f"'loki' (it is '{settings.logs_backend}'); remove it or set the backend to 'loki'")
@@ -383,6 +384,24 @@ def parse_settings(raw: dict[str, Any], stack: str, secret_keys: frozenset[str] 
     return settings
 
 
+def _own_keys(raw: dict[str, Any], stack: str) -> dict[str, Any]:
+    """``raw`` without other packages' keys (``kubernetes:context``...), refusing a key whose namespace looks like
+    a misspelling of the project's: its section would silently disappear."""
+    own: dict[str, Any] = {}
+    for key, value in raw.items():
+        namespace = key.split(":", 1)[0] if ":" in key else None
+        if namespace is None or key == "aws:region":
+            own[key] = value
+        elif namespace == PROJECT:
+            own[key.split(":", 1)[1]] = value
+        elif did_you_mean(namespace, [PROJECT]):
+            meant = f"{PROJECT}:{key.split(':', 1)[1]}"
+            raise ConfigError(f"invalid configuration for stack '{stack}' (stacks/Pulumi.{stack}.yaml):\n  {key}: "
+                              f"unknown config namespace '{namespace}'; did you mean '{meant}'? (the platform reads "
+                              "only eks-platform:* keys and aws:region)")
+    return own
+
+
 def load_settings() -> Settings:
     """Read this stack's configuration from Pulumi and validate it."""
     import pulumi
@@ -396,7 +415,8 @@ def load_settings() -> Settings:
 def _raw_config() -> dict[str, Any]:
     """Every ``eks-platform:*`` key of the stack (prefix removed) and ``aws:region``, JSON-decoded.
 
-    All keys are read, not just known ones, so a misspelt key is reported instead of ignored.
+    All keys are read, not just known ones, so a misspelt key is reported instead of ignored; so are keys of
+    a namespace that looks like a misspelling of the project's (``parse_settings`` refuses them).
     """
     from pulumi.runtime import config as runtime_config
 
@@ -405,7 +425,7 @@ def _raw_config() -> dict[str, Any]:
     for key, value in merged.items():
         if key.startswith(f"{PROJECT}:"):
             raw[key.split(":", 1)[1]] = _decode(value)
-        elif key == "aws:region":
+        elif key == "aws:region" or did_you_mean(key.split(":", 1)[0], [PROJECT]):
             raw[key] = value
     return raw
 

@@ -4,8 +4,9 @@
     python -m tools.config_reference --write   # replace the table in docs/configuration.md (between its markers)
 
 One row per config key (nested keys dotted, list items as ``[]``): the tier defaults (dev /
-staging / prod) or the default, what is valid (choices, ranges, the type's grammar), and the
-field's docstring. ``tests/settings/test_config_reference.py`` fails when docs/configuration.md is not current.
+staging / prod) or the default, what is valid (choices, ranges, the type's grammar), when the key has an
+effect (``settings/applies.py``: set where it has none, it is refused), and the field's docstring.
+``tests/settings/test_config_reference.py`` fails when docs/configuration.md is not current.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sys
 from typing import Any
 
 from harness.program import PROJECT_DIR
-from settings import Settings
+from settings import Settings, applies
 
 DOC = PROJECT_DIR / "docs" / "configuration.md"
 START, END = "<!-- config-reference:start -->", "<!-- config-reference:end -->"
@@ -110,13 +111,39 @@ def rows(schema: dict | None = None) -> list[tuple[str, str, str, str]]:
     return out
 
 
+def leaves(schema: dict | None = None) -> list[tuple[str, list[dict]]]:
+    """Every leaf config key (not a section, not a list of entries) with its schema variants (null left out):
+    what tests/settings/test_every_key.py breaks one key at a time."""
+    schema = schema or Settings.model_json_schema(by_alias=True)
+    defs = schema.get("$defs", {})
+    out: list[tuple[str, list[dict]]] = []
+
+    def walk(properties: dict, prefix: str) -> None:
+        for key, node in properties.items():
+            if key in HIDDEN and not prefix:
+                continue
+            variants = _variants(node, defs)
+            model = next((v for v in variants if "properties" in v), None)
+            items = next((_variants(v.get("items", {}), defs)[0] for v in variants if v.get("type") == "array"), None)
+            if model is not None:
+                walk(model["properties"], f"{prefix}{key}.")
+            elif items is not None and "properties" in items:
+                walk(items["properties"], f"{prefix}{key}[].")
+            else:
+                out.append((f"{prefix}{key}", variants))
+
+    walk(schema["properties"], "")
+    return out
+
+
 def table() -> str:
     def cell(text: str) -> str:
         return text.replace("|", "\\|")
 
-    lines = ["| key | default (dev / staging / prod) | valid | what |", "|---|---|---|---|"]
+    lines = ["| key | default (dev / staging / prod) | valid | applies when | what |", "|---|---|---|---|---|"]
     for key, default, valid, what in rows():
-        lines.append(f"| `{key}` | {cell(default)} | {cell(valid)} | {cell(what)} |")
+        when = applies.applies_when(key) or "always"
+        lines.append(f"| `{key}` | {cell(default)} | {cell(valid)} | {cell(when)} | {cell(what)} |")
     return "\n".join(lines)
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import versions
 from harness import Recording, run_stack, stack_config, stack_names
 from harness.program import pulumi_config_json, secret_keys
-from settings import ConfigError, Settings, parse_settings
+from settings import ConfigError, Settings, applies, parse_settings
 from tools import capacity, cost, deploy_time, destroy_report
 
 
@@ -62,6 +62,7 @@ def warnings(s: Settings, today: datetime.date | None = None) -> list[str]:
                    f"${extended:,.2f}/month for the control plane instead of ${standard:,.2f} (data/prices.yaml "
                    "eks-extended, eks-standard); raise eks-platform:cluster.version one minor before "
                    f"(make upgrade-plan STACK={s.stack} TO=<next minor>)")
+    out += applies.warnings(s)
     spot = [p.name for p in s.karpenter.pools if "spot" in p.capacity_types] \
         if s.is_aws and s.autoscaling == "karpenter" else []
     spot += [g.name for g in s.node_groups if g.capacity_type == "SPOT"] if s.is_aws else []

@@ -1,0 +1,239 @@
+"""Every documented config key, broken one at a time (issue 23): a wrong type (a boolean where a number goes
+included), an empty string and a value out of range each stop the program with a ``ConfigError`` (a
+``pulumi.RunError``) that names that key; and every key set where it has no effect is refused or warned.
+
+The keys come from the settings models' schema, as docs/configuration.md does (``tools.config_reference``),
+so a new key is covered without touching this file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pytest
+
+from harness import Recording, run_stack
+from settings import ConfigError, applies, parse_settings
+from tools import config_reference, plan
+
+R = {"aws:region": "us-east-1"}
+LEAVES = config_reference.leaves()
+# map-typed keys (tags, labels) take any string, the empty one too: a tag's value may be empty
+MAPS = {key for key, variants in LEAVES if all(v.get("type") == "object" for v in variants)}
+
+
+def put(key: str, value: Any) -> dict[str, Any]:
+    """Raw config that sets only ``key`` (``a.b[].c``: the first entry of list ``a.b``) to ``value``."""
+    parts = key.replace("[]", ".[]").split(".")
+    root: dict[str, Any] = {}
+    node: Any = root
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if part == "[]":
+            continue
+        nxt = parts[i + 1] if not last else None
+        if last:
+            node[part] = value
+        elif nxt == "[]":
+            node[part] = [{}]
+            node = node[part][0]
+        else:
+            node[part] = {}
+            node = node[part]
+    return root
+
+
+def stack_for(key: str) -> tuple[str, dict[str, Any]]:
+    return ("local", {}) if key.startswith("kind.") else ("dev", R)
+
+
+def message(key: str, value: Any) -> str:
+    stack, base = stack_for(key)
+    raw = {**base, **put(key, value)} if key != "aws:region" else {"aws:region": value}
+    with pytest.raises(ConfigError) as err:
+        parse_settings(raw, stack)
+    return str(err.value)
+
+
+def named(key: str, text: str) -> bool:
+    """The error names ``key`` (a list entry as ``[0]``)."""
+    full = key if ":" in key else f"eks-platform:{key.replace('[]', '[0]')}"
+    return f"{full}:" in text or f"{full} " in text
+
+
+def wrong_type(variants: list[dict]) -> Any:
+    types = {v.get("type") for v in variants}
+    if types & {"integer", "number"}:
+        return True  # YAML's `true` is not 1
+    if "boolean" in types:
+        return "yes"
+    if "array" in types:
+        return "x"
+    if "object" in types:
+        return ["x"]
+    return True  # `true` where text goes (a number is text for quantities: cpu: 2)
+
+
+def out_of_range(variants: list[dict]) -> Any:
+    for v in variants:
+        if "maximum" in v:
+            return v["maximum"] + 1
+        if "minimum" in v:
+            return v["minimum"] - 1
+        if "enum" in v:
+            return "no-such-choice"
+        if v.get("type") == "boolean":
+            return None
+    return None
+
+
+@pytest.mark.parametrize(("key", "variants"), LEAVES, ids=[k for k, _ in LEAVES])
+def test_a_wrong_type_names_the_key(key, variants):
+    text = message(key, wrong_type(variants))
+    assert named(key, text), text
+
+
+@pytest.mark.parametrize("key", [k for k, _ in LEAVES if k not in MAPS])
+def test_an_empty_string_names_the_key(key):
+    text = message(key, "")
+    assert named(key, text), text
+
+
+RANGED = [(k, out_of_range(v)) for k, v in LEAVES if out_of_range(v) is not None]
+
+
+@pytest.mark.parametrize(("key", "value"), RANGED, ids=[k for k, _ in RANGED])
+def test_a_value_out_of_range_names_the_key(key, value):
+    text = message(key, value)
+    assert named(key, text), text
+
+
+def test_the_cases_cover_the_kinds_of_keys():
+    # integers, booleans, lists, choices: a broken generator would quietly test nothing
+    assert len(LEAVES) > 200 and len(RANGED) > 50
+    assert {"network.azCount", "nodeGroups[].minSize", "kind.workers", "argocd.enabled"} <= {k for k, _ in LEAVES}
+
+
+@pytest.mark.parametrize(("key", "value"), [("network.azCount", True), ("argocd.revision", ""),
+                                            ("metricsServer.replicas", 9)])
+def test_a_broken_key_stops_the_program_before_anything_is_registered(key, value):
+    recording = Recording()
+    section, rest = key.split(".", 1)
+    with pytest.raises(pulumi.RunError, match=rf"eks-platform:{key}"):
+        run_stack("dev", overrides={f"eks-platform:{section}": put(rest, value)}, recording=recording)
+    assert len(recording) == 0
+
+
+# --- keys set where they have no effect ------------------------------------------------------------
+
+# a value for every key the switch-sections hold, taken from a valid configuration with the section on
+ON = {
+    "storage.efs": {"performanceMode": "generalPurpose"},
+    "storage.backup": {"retentionDays": 14},
+    "argocd": {"revision": "main"},
+    "kyverno": {"replicas": 1},
+    "observability.metrics": {"retentionDays": 7},
+    "traffic.istio": {"gatewayScheme": "internal"},
+    "traffic.loadBalancerController": {"replicas": 1},
+}
+# what else a section's switch needs to be off (Istio's gateway on EKS is an NLB the controller makes)
+OFF = {"traffic.loadBalancerController": {"traffic": {"istio": {"enabled": False}}}}
+
+
+def switch_keys() -> list[tuple[str, str]]:
+    """(section, key) for every leaf key inside a section with its own enabled switch."""
+    sections = [r.key for r in applies.RULES if r.section]
+    return [(s, k) for s in sections for k, _ in LEAVES if k.startswith(f"{s}.") and k != f"{s}.enabled"]
+
+
+def test_every_switch_section_has_a_sample():
+    assert sorted(ON) == sorted(r.key for r in applies.RULES if r.section)
+
+
+@pytest.mark.parametrize(("section", "key"), switch_keys(), ids=[k for _, k in switch_keys()])
+def test_every_key_in_a_disabled_section_is_refused(section, key):
+    # any value: the refusal is about the key being there, before its value would matter
+    raw = {**R, **_merge(_merge(put(f"{section}.enabled", False), OFF.get(section, {})),
+                         put(key, _sample(section, key)))}
+    try:
+        parse_settings(raw, "dev")
+    except ConfigError as err:
+        text = str(err)
+        assert named(key, text) or named(key.rsplit(".", 1)[0], text) or named(section, text), text
+        return
+    pytest.fail(f"{key} accepted while {section}.enabled is false")
+
+
+def _sample(section: str, key: str) -> Any:
+    rest = key[len(section) + 1:].split(".")[0]
+    return ON[section].get(rest, {})
+
+
+def _merge(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+NO_EFFECT = [
+    ("dev", {"observability": {"alerts": {"slackChannel": "#alerts"}}}, "observability.alerts.slackChannel"),
+    ("local", {"observability": {"logs": {"retentionDays": 7}}}, "observability.logs.retentionDays"),
+    ("prod", {"network": {"natInstanceType": "t4g.nano"}}, "network.natInstanceType"),
+    ("dev", {"network": {"existing": {"vpcId": "vpc-0123456789abcdef0", "privateSubnetIds": [
+        "subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"]}, "flowLogs": {"retentionDays": 30}}},
+     "network.flowLogs"),
+    ("dev", {"network": {"existing": {"vpcId": "vpc-0123456789abcdef0", "privateSubnetIds": [
+        "subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"]}, "natInstanceType": "t4g.nano"}},
+     "network.natInstanceType"),
+    ("local", {"tags": {"team": "platform"}}, "tags"),
+    ("local", {"traffic": {"istio": {"gatewayScheme": "internal"}}}, "traffic.istio.gatewayScheme"),
+]
+
+
+@pytest.mark.parametrize(("stack", "raw", "key"), NO_EFFECT, ids=[c[2] + "-" + c[0] for c in NO_EFFECT])
+def test_a_key_of_an_option_not_chosen_is_refused_with_why(stack, raw, key):
+    with pytest.raises(ConfigError) as err:
+        parse_settings({**(R if stack != "local" else {}), **raw}, stack)
+    assert f"eks-platform:{key}: has no effect: it applies when" in str(err.value), str(err.value)
+
+
+def test_each_no_effect_rule_is_exercised():
+    covered = {key for _, _, key in NO_EFFECT} | {r.key for r in applies.RULES if r.section}
+    assert {r.key for r in applies.RULES} <= covered
+
+
+def test_karpenter_requests_on_fargate_are_a_plan_warning():
+    karpenter = {"runOn": "fargate", "controllerResources": {"requests": {"cpu": "250m", "memory": "1Gi"},
+                                                             "limits": {"cpu": "1", "memory": "1Gi"}}}
+    s = parse_settings({**R, "cluster": {"irsa": True}, "karpenter": karpenter}, "dev")
+    (warning,) = [w for w in plan.warnings(s) if "controllerResources" in w]
+    assert "the platform requests the limits" in warning
+    same = {**karpenter, "controllerResources": {"requests": {"cpu": "1", "memory": "1Gi"},
+                                                 "limits": {"cpu": "1", "memory": "1Gi"}}}
+    s = parse_settings({**R, "cluster": {"irsa": True}, "karpenter": same}, "dev")
+    assert not [w for w in plan.warnings(s) if "controllerResources" in w]
+
+
+def test_the_reference_says_when_each_key_applies():
+    text = config_reference.table()
+    assert "| applies when |" in text.splitlines()[0]
+    row = next(line for line in text.splitlines() if line.startswith("| `observability.alerts.slackChannel` |"))
+    assert "| observability.alerts.receiver is slack |" in row
+
+
+@pytest.mark.parametrize("namespace", ["eks-plattform", "eks_platform", "eksplatform", "eks-platfrom"])
+def test_a_misspelt_namespace_is_refused_naming_the_key_meant(namespace):
+    recording = Recording()
+    with pytest.raises(pulumi.RunError) as err:
+        # through the program: Pulumi's config reader must hand the key over, not drop it
+        run_stack("dev", overrides={f"{namespace}:teams": [{"name": "payments"}]}, recording=recording)
+    assert f"{namespace}:teams: unknown config namespace '{namespace}'; did you mean 'eks-platform:teams'?" in \
+        str(err.value)
+    assert len(recording) == 0
+
+
+def test_other_packages_config_is_not_the_platforms_business():
+    s = parse_settings({**R, "kubernetes:context": "kind-x", "aws:profile": "ops", "eks-platform:tier": "dev"}, "dev")
+    assert s.tier == "dev"
