@@ -880,3 +880,20 @@ def _resource_store(objects: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str
         resource, _ = kind_info(view["kind"])
         store[(view["apiVersion"], resource, meta.get("namespace", ""), meta["name"])] = view
     return store
+
+
+def namespace_object(name: str, labels: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """A Namespace as the API server stores it: with the ``kubernetes.io/metadata.name`` label it always sets."""
+    return {"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name, **(labels or {})}}}
+
+
+def failing(policies: Sequence[Mapping[str, Any]], obj: Mapping[str, Any], namespace: Mapping[str, Any] | None = None,
+            exceptions: Sequence[Mapping[str, Any]] = ()) -> dict[str, Result]:
+    """The results of ``policies`` on ``obj`` that are not a pass or a skip (fail or error), by policy name."""
+    out = {}
+    for policy in policies:
+        result = evaluate(policy, obj, namespace=namespace, exceptions=exceptions)
+        if result.verdict in ("fail", "error"):
+            out[policy["metadata"]["name"]] = result
+    return out

@@ -13,18 +13,20 @@ from __future__ import annotations
 import argparse
 import sys
 
-from harness.urns import VARIANTS, evaluate, golden_path, read_golden, urns, write_golden
+from harness.urns import VARIANTS, evaluate, golden_path, read_golden, successor, urns, write_golden
 
 PROTECTED_STACKS = ("staging", "prod")
 
 
 def missing(variant: str) -> tuple[list[str], list[str]]:
-    """(golden URNs neither present nor aliased, present URNs not in the golden file)."""
+    """(golden URNs neither present, aliased nor retired for a present successor, present URNs not in the
+    golden file)."""
     rec = evaluate(variant)
     now = set(urns(rec))
     aliased = {alias for r in rec for alias in r.aliases}
     golden = set(read_golden(variant)) if golden_path(variant).exists() else set()
-    return sorted(golden - now - aliased), sorted(now - golden)
+    retired = {u for u in golden if successor(u) in now}
+    return sorted(golden - now - aliased - retired), sorted(now - golden)
 
 
 def main(argv: list[str] | None = None) -> int:

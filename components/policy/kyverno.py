@@ -3,22 +3,29 @@
 Comes after compute (its controllers run on the system nodes) and after the prometheus-operator
 CRDs when monitoring is on (the chart's ServiceMonitors). Inside: the kyverno namespace, the chart
 (which installs Kyverno's CRDs itself), then the configured PolicyExceptions, then the baseline
-ClusterPolicies (components/policy/policies.py). Destroy runs backwards: policies first, while
+ValidatingPolicies (components/policy/policies.py). Destroy runs backwards: policies first, while
 Kyverno still runs, then the release, whose pre-delete hook removes Kyverno's webhooks.
 
 Facts relied on (kyverno/kyverno @ v1.19.0, chart 3.9.0, charts/kyverno/values.yaml unless named):
-- CRDs come from the chart's ``crds`` subchart (``crds.install``, default true). They are templates
-  of a dependency chart, not a ``crds/`` folder, so Helm upgrades them with the chart (and its
-  post-upgrade hook migrates stored versions, ``crds.migration``); Helm does not use client-side
-  apply's last-applied annotation, so the ClusterPolicy CRD's size (~1 MB of YAML) is no obstacle.
-  One release, one pin: no separate CRD step.
-- Resource webhooks: Kyverno builds ``validate.kyverno.svc-fail`` and ``-ignore`` (and the mutate
-  pair) from the policies by their ``webhookConfiguration.failurePolicy``; every one of them takes
-  its namespaceSelector from ``config.webhooks`` (pkg/controllers/webhook/controller.go,
-  buildResourceValidatingWebhookRules), never from a policy. A Fail policy would therefore fail
-  closed in every namespace the selector admits. So the selector admits team namespaces only
-  (``platform.eks/team`` exists) and never the platform's own: a broken Kyverno refuses team
-  workloads and nothing else. Elsewhere the Audit policies run in the background scan
+- CRDs: the chart's ``crds`` subchart carries the kyverno.io ones (ClusterPolicy, ...), and its remote
+  ``kyverno-api`` subchart (https://kyverno.github.io/api, 0.0.1-alpha.4) the policies.kyverno.io ones
+  this platform uses (ValidatingPolicy, PolicyException); both install with ``crds.install`` (Chart.yaml
+  dependencies). The chart published in the repository carries both, so one release brings them, and every
+  policy and exception depends on the release: no policy is sent before its CRD exists. The archive the
+  offline tests render lacks ``kyverno-api`` (charts/manifest.json ``not_vendored``); its CRDs are in the
+  upstream folder ``kyverno/`` (policies.kyverno.io_*.yaml), which the tests validate against. Helm
+  upgrades them with the chart; it does not use client-side apply's last-applied annotation, so the CRDs'
+  size is no obstacle. One release, one pin: no separate CRD step.
+- Moving from kyverno.io/v1 ClusterPolicies (before issue 21) to ValidatingPolicies: the new objects are
+  new resources (another type), and Pulumi deletes the resources a program no longer declares only after
+  every create of the update. So one ``pulumi up`` creates the ValidatingPolicies while the ClusterPolicies
+  still enforce, then deletes the ClusterPolicies: no moment without a policy. Both report for that moment.
+- Resource webhooks: Kyverno builds a ``-fail`` and an ``-ignore`` webhook from the ValidatingPolicies by
+  their ``failurePolicy``, with the namespaceSelector of each policy's matchConstraints
+  (pkg/controllers/webhook, buildWebhookRules, resolveNamespaceSelector). The Fail (Deny) half matches team
+  namespaces only (``platform.eks/team`` exists) and never the platform's own: a broken Kyverno refuses
+  team workloads and nothing else. ``config.webhooks`` keeps the same selector for the webhooks Kyverno
+  builds from its own configuration (the kyverno.io ones). Elsewhere the Audit policies run in the background scan
   (``features.backgroundScan``, hourly) and report, without any webhook in the request path.
 - ``config.webhooks`` replaces the chart default (which only excluded kube-system), and with
   ``config.excludeKyvernoNamespace`` the chart appends the kyverno namespace to it

@@ -1,7 +1,8 @@
 """platform:policy:Kyverno: chart values against upstream 3.9.0, HA per tier, system nodes, webhooks on
-team namespaces only, the baseline ClusterPolicies (valid against the upstream CRD, Enforce/Fail on
+team namespaces only, the baseline ValidatingPolicies (valid against the upstream v1 CRD, Deny/Fail on
 team namespaces, Audit/Ignore elsewhere, platform namespaces excluded), the example manifests run
-through harness/kyverno_eval.py, exceptions, monitoring, ordering, kind, the off switch, bad config."""
+through harness/cel_policy.py (a real CEL engine), exceptions, monitoring, ordering, kind, the off switch,
+bad config."""
 
 from __future__ import annotations
 
@@ -15,22 +16,22 @@ from components.core.handle import SYSTEM_NODE_LABEL, SYSTEM_TOLERATIONS
 from components.policy.kyverno import CONTROLLERS, NAMESPACE, PLATFORM_NAMESPACES, TYPE, KyvernoAddOn
 from components.policy.policies import TEAM_LABEL
 from harness import run_stack
-from harness.kyverno_eval import UnsupportedPatternError, _SkipError, evaluate, failures, scalar_matches, validate
+from harness.cel_policy import evaluate, failing, namespace_object
 from harness.upstream import load_yaml, missing_value_paths, schema_errors
 from settings import parse_settings
 from tests.conftest import assert_config_error, build_addon, make_settings
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
-POLICY = "kubernetes:kyverno.io/v1:ClusterPolicy"
-EXCEPTION = "kubernetes:kyverno.io/v2:PolicyException"
+POLICY = "kubernetes:policies.kyverno.io/v1:ValidatingPolicy"
+EXCEPTION = "kubernetes:policies.kyverno.io/v1:PolicyException"
 EXAMPLES = Path(__file__).parent.parent / "fixtures" / "kyverno"
 REGISTRIES = ["ghcr.io/acme", "123456789012.dkr.ecr.us-east-1.amazonaws.com"]
 EXCEPTIONS = [{"name": "node-agent", "controls": ["disallow-host-path", "disallow-host-namespaces"],
                "namespaces": ["team-observability"], "names": ["node-agent-*"],
                "reason": "reads container logs from the node"}]
 CONFIGURED = {"eks-platform:kyverno": {"allowedRegistries": REGISTRIES, "exceptions": EXCEPTIONS}}
-TEAM_NS = {"kubernetes.io/metadata.name": "team-a", TEAM_LABEL: "team-a"}
-OTHER_NS = {"kubernetes.io/metadata.name": "default"}
+TEAM_NS = namespace_object("team-a", {TEAM_LABEL: "team-a"})
+OTHER_NS = namespace_object("default")
 CONTROLS = sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir() and p.name != "controllers")
 
 
@@ -43,10 +44,17 @@ def values(rec) -> dict:
 
 
 def policies(rec) -> dict[str, dict]:
-    """The recorded ClusterPolicies as whole objects, by name."""
-    return {r.inputs["metadata"]["name"]: {"apiVersion": "kyverno.io/v1", "kind": "ClusterPolicy",
-                                           "metadata": r.inputs["metadata"], "spec": r.inputs["spec"]}
-            for r in rec.of_type(POLICY)}
+    """The recorded ValidatingPolicies as whole objects, by name."""
+    return {r.inputs["metadata"]["name"]: whole(r) for r in rec.of_type(POLICY)}
+
+
+def whole(r) -> dict:
+    return {k: r.inputs[k] for k in ("apiVersion", "kind", "metadata", "spec")}
+
+
+def failures(found, obj, namespace, exceptions=()) -> dict[str, str]:
+    """Policy name -> the variant that refused (``pod``, ``autogen-defaults``, ``autogen-cronjobs``)."""
+    return {name: r.variant or "pod" for name, r in failing(found, obj, namespace, exceptions).items()}
 
 
 @pytest.fixture(scope="module")
@@ -162,32 +170,33 @@ def test_kyverno_runs_on_kind_and_can_be_switched_off():
 # --- the policies -----------------------------------------------------------------------------------
 
 def test_every_policy_and_exception_is_valid_against_the_upstream_crd(configured):
-    objects = [*policies(configured).values(), *({"apiVersion": "kyverno.io/v2", "kind": "PolicyException",
-                                                  "metadata": r.inputs["metadata"], "spec": r.inputs["spec"]}
-                                                 for r in configured.of_type(EXCEPTION))]
+    objects = [*policies(configured).values(), *(whole(r) for r in configured.of_type(EXCEPTION))]
+    assert {(o["apiVersion"], o["kind"]) for o in objects} == {("policies.kyverno.io/v1", "ValidatingPolicy"),
+                                                               ("policies.kyverno.io/v1", "PolicyException")}
     assert len(objects) == 17
     errors = {o["metadata"]["name"]: schema_errors(o) for o in objects}
     assert {name: found for name, found in errors.items() if found} == {}
 
 
-def test_each_control_has_an_enforce_and_an_audit_policy_with_their_failure_policies(configured):
+def test_each_control_has_a_deny_and_an_audit_policy_with_their_failure_policies(configured):
     found = policies(configured)
     controls = {p["metadata"]["labels"]["platform.eks/control"] for p in found.values()}
     assert controls == set(CONTROLS)
     for control in controls:
         enforce, audit = found[control], found[f"{control}-audit"]
-        assert enforce["spec"]["webhookConfiguration"] == {"failurePolicy": "Fail"}
-        assert audit["spec"]["webhookConfiguration"] == {"failurePolicy": "Ignore"}
-        for policy, action, op in ((enforce, "Enforce", "Exists"), (audit, "Audit", "DoesNotExist")):
-            assert policy["spec"]["background"] is True
-            for rule in policy["spec"]["rules"]:
-                assert rule["validate"]["failureAction"] == action
-                assert len(rule["validate"]["message"]) > 40
-                (match,) = rule["match"]["any"]
-                assert match["resources"]["kinds"] == ["Pod"]
-                assert match["resources"]["namespaceSelector"] == {
-                    "matchExpressions": [{"key": TEAM_LABEL, "operator": op}]}
-                assert set(rule["exclude"]["any"][0]["resources"]["namespaces"]) == set(PLATFORM_NAMESPACES)
+        for policy, action, failure, op in ((enforce, "Deny", "Fail", "Exists"), (audit, "Audit", "Ignore", "DoesNotExist")):
+            spec = policy["spec"]
+            assert spec["validationActions"] == [action] and spec["failurePolicy"] == failure
+            assert spec["evaluation"] == {"admission": {"enabled": True}, "background": {"enabled": True}}
+            # pod-controller rules come from Kyverno's autogen, so no native VAP is generated for them
+            assert spec["autogen"]["validatingAdmissionPolicy"] == {"enabled": False}
+            (rule,) = spec["matchConstraints"]["resourceRules"]
+            assert rule == {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
+                            "resources": ["pods"]}
+            team, names = spec["matchConstraints"]["namespaceSelector"]["matchExpressions"]
+            assert team == {"key": TEAM_LABEL, "operator": op}
+            assert names["operator"] == "NotIn" and set(names["values"]) == set(PLATFORM_NAMESPACES)
+            assert all(len(v["message"]) > 40 for v in spec["validations"])
     # without allowed registries there is no registry policy
     assert not any("registries" in name for name in policies(run_stack("dev")))
 
@@ -209,95 +218,90 @@ def test_examples_pass_every_policy_and_fail_only_their_own(configured, control)
     passing = sorted(p.name for p in (EXAMPLES / control).glob("*pass.yaml"))
     assert passing and (EXAMPLES / control / "fail.yaml").is_file()
     for name in passing:
-        for ns, labels in (("team-a", TEAM_NS), ("default", OTHER_NS)):
-            assert failures(found, _example(control, name, ns), labels) == {}, (name, ns)
+        for ns, namespace in (("team-a", TEAM_NS), ("default", OTHER_NS)):
+            assert failures(found, _example(control, name, ns), namespace) == {}, (name, ns)
     bad = _example(control, "fail.yaml", "team-a")
-    # refused in a team namespace by the Enforce policy of that control, and by nothing else
-    assert set(failures(found, bad, TEAM_NS)) == {control}
-    results = [r for r in evaluate(policies(configured)[control], bad, TEAM_NS) if r.result == "fail"]
-    assert results and all(r.message for r in results)
-    # reported elsewhere by its Audit policy
-    assert set(failures(found, _example(control, "fail.yaml", "default"), OTHER_NS)) == {f"{control}-audit"}
+    # refused in a team namespace by the Deny policy of that control, and by nothing else
+    assert failures(found, bad, TEAM_NS) == {control: "pod"}
+    result = evaluate(policies(configured)[control], bad, namespace=TEAM_NS)
+    assert result.denied and all(len(m) > 40 for m in result.messages)
+    # reported elsewhere by its Audit policy, never refused there
+    audited = failing(found, _example(control, "fail.yaml", "default"), OTHER_NS)
+    assert set(audited) == {f"{control}-audit"} and not audited[f"{control}-audit"].denied
     # and never looked at in the platform's namespaces, even a labelled one
     for ns in PLATFORM_NAMESPACES:
-        assert failures(found, _example(control, "fail.yaml", ns),
-                        {"kubernetes.io/metadata.name": ns, TEAM_LABEL: "x"}) == {}, ns
+        assert failures(found, _example(control, "fail.yaml", ns), namespace_object(ns, {TEAM_LABEL: "x"})) == {}, ns
 
 
 @pytest.mark.parametrize(("example", "refused_by"), [
     ("deployment-pass.yaml", {}),
     ("deployment-no-resources-pass.yaml", {}),
-    ("deployment-privileged-fail.yaml", {"disallow-privileged-containers": ["autogen-privileged-containers"]}),
-    ("cronjob-team-label-fail.yaml", {"require-team-label": ["autogen-cronjob-team-label"]}),
-    ("deployment-probes-fail.yaml", {"require-probes": ["autogen-probes"]}),
+    ("deployment-privileged-fail.yaml", {"disallow-privileged-containers": "autogen-defaults"}),
+    ("cronjob-team-label-fail.yaml", {"require-team-label": "autogen-cronjobs"}),
+    ("deployment-probes-fail.yaml", {"require-probes": "autogen-defaults"}),
 ])
-def test_pod_controllers_are_checked_through_the_generated_rules(configured, example, refused_by):
+def test_pod_controllers_are_checked_through_the_generated_policies(configured, example, refused_by):
     found = list(policies(configured).values())
     doc = _example("controllers", example, "team-a")
     assert failures(found, doc, TEAM_NS) == refused_by
-    audited = {f"{name}-audit": rules for name, rules in refused_by.items()}
+    audited = {f"{name}-audit": variant for name, variant in refused_by.items()}
     assert failures(found, _example("controllers", example, "default"), OTHER_NS) == audited
 
 
 def test_latest_tag_policy_catches_untagged_and_latest_images_separately(configured):
     bad = _example("disallow-latest-tag", "fail.yaml", "team-a")
-    results = {r.rule: r for r in evaluate(policies(configured)["disallow-latest-tag"], bad, TEAM_NS)}
-    assert results["require-image-tag"].path == "/spec/initContainers/0/image"
-    assert results["no-latest-tag"].path == "/spec/containers/0/image"
+    result = evaluate(policies(configured)["disallow-latest-tag"], bad, namespace=TEAM_NS)
+    assert [f.index for f in result.failures] == [0, 1]
+    assert "tag or a digest" in result.messages[0] and "latest tag is not allowed" in result.messages[1]
 
 
-def test_exceptions_waive_both_halves_including_autogenerated_rules(configured):
+def test_job_pods_need_no_probes(configured):
+    policy = policies(configured)["require-probes"]
+    job_pod = _example("require-probes", "job-pass.yaml", "team-a")
+    assert evaluate(policy, job_pod, namespace=TEAM_NS).verdict == "skip"
+    # and the controllers that end are not generated for
+    assert policy["spec"]["autogen"]["podControllers"]["controllers"] == ["daemonsets", "deployments", "replicasets",
+                                                                          "statefulsets"]
+    assert policies(configured)["require-requests-limits"]["spec"]["autogen"]["podControllers"] == {"controllers": []}
+
+
+def test_exceptions_waive_both_halves_for_the_named_workloads(configured):
     exc = configured.one(EXCEPTION, "dev-kyverno-exception-node-agent")
     assert exc.inputs["metadata"]["namespace"] == NAMESPACE
     assert exc.inputs["metadata"]["annotations"] == {"platform.eks/reason": "reads container logs from the node"}
-    waived = {e["policyName"]: e["ruleNames"] for e in exc.inputs["spec"]["exceptions"]}
-    assert waived == {
-        "disallow-host-path": ["host-path", "autogen-host-path", "autogen-cronjob-host-path"],
-        "disallow-host-path-audit": ["host-path", "autogen-host-path", "autogen-cronjob-host-path"],
-        "disallow-host-namespaces": ["host-namespaces", "autogen-host-namespaces", "autogen-cronjob-host-namespaces"],
-        "disallow-host-namespaces-audit": ["host-namespaces", "autogen-host-namespaces",
-                                           "autogen-cronjob-host-namespaces"]}
-    found = policies(configured)
-    # every waived rule exists in its policy (less the autogenerated ones Kyverno adds)
-    for name, rules in waived.items():
-        assert rules[0] in {r["name"] for r in found[name]["spec"]["rules"]}
-    (match,) = exc.inputs["spec"]["match"]["any"]
-    assert match["resources"]["namespaces"] == ["team-observability"] and match["resources"]["names"] == ["node-agent-*"]
+    assert exc.inputs["spec"]["policyRefs"] == [
+        {"name": name, "kind": "ValidatingPolicy"} for name in (
+            "disallow-host-path", "disallow-host-path-audit", "disallow-host-namespaces",
+            "disallow-host-namespaces-audit")]
+    found = list(policies(configured).values())
+    exceptions = [whole(exc)]
+    agent = _example("disallow-host-path", "fail.yaml", "team-observability")
+    agent["metadata"]["name"] = "node-agent-x7k2p"
+    team_obs = namespace_object("team-observability", {TEAM_LABEL: "observability"})
+    assert failures(found, agent, team_obs) == {"disallow-host-path": "pod"}
+    assert failures(found, agent, team_obs, exceptions) == {}
+    # a Pod not yet named is matched by its generateName; another name or namespace is not exempt
+    unnamed = {**agent, "metadata": {**{k: v for k, v in agent["metadata"].items() if k != "name"},
+                                     "generateName": "node-agent-"}}
+    assert failures(found, unnamed, team_obs, exceptions) == {}
+    other = {**agent, "metadata": {**agent["metadata"], "name": "web-1"}}
+    assert failures(found, other, team_obs, exceptions) == {"disallow-host-path": "pod"}
+    assert failures(found, {**agent, "metadata": {**agent["metadata"], "namespace": "team-a"}}, TEAM_NS,
+                    exceptions) == {"disallow-host-path": "pod"}
+    # a waived control only: the same pod's privileged container is still refused
+    privileged = _example("disallow-privileged-containers", "fail.yaml", "team-observability")
+    privileged["metadata"]["name"] = "node-agent-1"
+    assert failures(found, privileged, team_obs, exceptions) == {"disallow-privileged-containers": "pod"}
 
 
-def test_exception_rule_names_follow_each_controls_generated_rules():
+def test_exceptions_reference_both_halves_of_each_control():
     from components.policy.policies import policy_exception
 
     doc = policy_exception("x", namespace=NAMESPACE, controls_waived=["require-probes", "require-requests-limits"],
                            namespaces=["team-a"], names=["*"], reason="because", allowed_registries=[])
-    waived = {e["policyName"]: e["ruleNames"] for e in doc["spec"]["exceptions"]}
-    # no CronJob rule for probes, no generated rule at all for requests and limits
-    assert waived["require-probes"] == waived["require-probes-audit"] == ["probes", "autogen-probes"]
-    assert waived["require-requests-limits"] == ["requests-limits"]
+    assert [r["name"] for r in doc["spec"]["policyRefs"]] == ["require-probes", "require-probes-audit",
+                                                              "require-requests-limits", "require-requests-limits-audit"]
     assert schema_errors(doc) == []
-
-
-# --- the evaluator itself ---------------------------------------------------------------------------------
-
-def test_evaluator_anchors_and_scalars():
-    assert scalar_matches("false", False) and not scalar_matches("false", True)
-    assert scalar_matches("?*", "x") and not scalar_matches("?*", "")
-    assert scalar_matches("!*:latest", "a/b:1.0") and not scalar_matches("!*:latest", "a/b:latest")
-    assert scalar_matches("a/* | b/*", "b/x:1") and not scalar_matches("a/* | b/*", "c/x:1")
-    assert scalar_matches(">0", 10) and scalar_matches("> 0", "10") and scalar_matches(">=1Gi", "2Gi")
-    assert not scalar_matches(">0", 0) and not scalar_matches(">0", "ten") and not scalar_matches(">0", {})
-    assert validate({"a": 1}, {"=(b)": "x"}) is None and validate({"b": "y"}, {"=(b)": "x"}) == "/b"
-    assert validate({"hostPath": {}}, {"X(hostPath)": "null"}) == "/hostPath"
-    assert validate([{"name": "istio-proxy"}, {"name": "app", "p": 1}],
-                    [{"(name)": "!istio-proxy", "p": ">0"}]) is None
-    assert validate([{"name": "app"}], [{"(name)": "!istio-proxy", "p": ">0"}]) == "/0/p"
-    with pytest.raises(_SkipError):  # every element skipped: the rule is skipped
-        validate([{"name": "istio-proxy"}], [{"(name)": "!istio-proxy", "p": ">0"}])
-    with pytest.raises(UnsupportedPatternError):
-        validate({"a": 1}, {"^(a)": [1]})
-    with pytest.raises(UnsupportedPatternError):
-        evaluate({"metadata": {"name": "p"}, "spec": {"rules": [{"name": "r", "match": {"any": []},
-                                                                  "validate": {"anyPattern": []}}]}}, {}, {})
 
 
 # --- bad config ----------------------------------------------------------------------------------------

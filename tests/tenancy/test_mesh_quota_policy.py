@@ -2,7 +2,7 @@
 
 Read from what the program deploys, not from settings: each team namespace's ResourceQuota and LimitRange,
 istiod's release values (the sidecar's ``global.proxy.resources``, ``global.hub`` and ``global.tag``), and
-the recorded Kyverno ClusterPolicies. A pod of a team is one container at the LimitRange defaults and, in an
+the recorded Kyverno ValidatingPolicies (evaluated by harness/cel_policy.py). A pod of a team is one container at the LimitRange defaults and, in an
 injected namespace, istiod's two containers with the proxy's resources: ``istio-proxy`` and the
 ``istio-validation`` init container (istiod-1.31.1 files/injection-template.yaml: both ``template
 "resources"``, i.e. ``global.proxy.resources``). An init container runs before the others, so the pod counts
@@ -18,14 +18,14 @@ from decimal import Decimal
 import pytest
 
 from harness import run_stack
-from harness.kyverno_eval import failures
+from harness.cel_policy import failing, namespace_object
 from harness.upstream import load_yaml
 from settings.types import quantity
 from tests.conftest import every_variant_recording
 
 NAMESPACE, QUOTA = "kubernetes:core/v1:Namespace", "kubernetes:core/v1:ResourceQuota"
 LIMITS, RELEASE = "kubernetes:core/v1:LimitRange", "kubernetes:helm.sh/v3:Release"
-POLICY = "kubernetes:kyverno.io/v1:ClusterPolicy"
+POLICY = "kubernetes:policies.kyverno.io/v1:ValidatingPolicy"
 TEAM_LABEL, INJECTION = "platform.eks/team", "istio-injection"
 # injected teams under a registry allowlist, on every tier (the golden variants have none)
 ALLOWLISTED = {tier: (tier, {"eks-platform:kyverno": {"allowedRegistries": ["ghcr.io/acme", "docker.io/istio"]},
@@ -117,12 +117,11 @@ def test_every_injected_container_passes_the_registry_policy_of_its_namespace(ev
     for variant, ns, labels, _, _, proxy, registry in every_team:
         if labels.get(INJECTION) != "enabled" or not registry:
             continue
-        policies = [{"apiVersion": "kyverno.io/v1", "kind": "ClusterPolicy", "metadata": p.inputs["metadata"],
-                     "spec": p.inputs["spec"]} for p in registry]
-        ns_labels = {"kubernetes.io/metadata.name": ns, **labels}
-        assert failures(policies, injected_pod(ns, proxy, "ghcr.io/acme/app:1.0"), ns_labels) == {}, (variant, ns)
+        policies = [{k: p.inputs[k] for k in ("apiVersion", "kind", "metadata", "spec")} for p in registry]
+        namespace = namespace_object(ns, labels)
+        assert failing(policies, injected_pod(ns, proxy, "ghcr.io/acme/app:1.0"), namespace) == {}, (variant, ns)
         # not vacuous: the same pod with the proxy from elsewhere is refused
         elsewhere = {**proxy, "image": "docker.io/istio-mirror/proxyv2:1.31.1"}
-        assert failures(policies, injected_pod(ns, elsewhere, "ghcr.io/acme/app:1.0"), ns_labels), (variant, ns)
+        assert failing(policies, injected_pod(ns, elsewhere, "ghcr.io/acme/app:1.0"), namespace), (variant, ns)
         checked += 1
     assert checked >= 3

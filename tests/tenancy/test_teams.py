@@ -418,7 +418,7 @@ def test_team_namespaces_come_after_the_kyverno_policies(variant):
 
     stack, overrides = VARIANTS[variant]
     rec = run_stack(stack, overrides=overrides)
-    policies = rec.of_type("kubernetes:kyverno.io/v1:ClusterPolicy")
+    policies = rec.of_type("kubernetes:policies.kyverno.io/v1:ValidatingPolicy")
     assert policies
     for ns in (r for r in rec.of_type(NAMESPACE) if r.parent_type == TYPE):
         assert all(rec.waits_for(ns, p) for p in policies), ns.name
