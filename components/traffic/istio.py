@@ -100,7 +100,10 @@ def istiod_values(cluster: ClusterHandle, s: IstioSettings) -> dict[str, Any]:
                    # registry check; and the sidecar's resources (global.proxy.resources, values.yaml line 399
                    # of istiod-1.31.1: default limits 2 CPU/1Gi), sized per tier so team quotas hold their pods
                    "hub": MESH_HUB, "tag": versions.CHARTS["istiod"].version,
-                   "proxy": {"resources": s.proxy.values()}},
+                   # the injected istio-proxy and istio-validation containers run with the runtime's default
+                   # seccomp profile (global.proxy.seccompProfile, values.yaml line 374: empty by default), so a
+                   # restricted namespace admits them without the app setting a pod-level profile for them
+                   "proxy": {"resources": s.proxy.values(), "seccompProfile": {"type": "RuntimeDefault"}}},
         # inject without istio-init: the CNI node agent (the istio-cni release) redirects the pods' traffic
         "cni": {"enabled": True},
     }
@@ -185,7 +188,8 @@ class Istio(PlatformComponent):
         self.namespaces = {}
         for namespace in s.injected_namespaces:
             # with the CNI agent, injected pods meet baseline (the sidecar and its istio-validation init container
-            # run as 1337 without extra capabilities); restricted also needs every app to set its seccomp profile
+            # run as 1337 without extra capabilities) and, with their RuntimeDefault seccomp profile, restricted
+            # as far as the injected containers go (tests/policy/test_admission.py)
             self.namespaces[namespace] = helm.namespace(f"{name}-ns-{namespace}", self, cluster, namespace,
                                                         labels={**INJECTION, **helm.pod_security("baseline")})
         for namespace in s.permissive_namespaces:
