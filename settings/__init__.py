@@ -193,11 +193,12 @@ class Settings(Model):
             if self.autoscaling == "karpenter":
                 self._check_karpenter()
             traffic = self.traffic
-            if traffic.istio.enabled and not traffic.load_balancer_controller.enabled:
+            if traffic.istio.enabled and traffic.istio.gateway_service == "load-balancer" and \
+                    not traffic.load_balancer_controller.enabled:
                 # the gateway's Service asks for an NLB that only the controller provisions
                 raise invalid("traffic.loadBalancerController.enabled", "is false, but Istio's ingress gateway on EKS "
                               "is an NLB made by the load balancer controller; enable it, or set "
-                              "traffic.istio.enabled: false")
+                              "traffic.istio.gatewayService: cluster-ip or traffic.istio.enabled: false")
             self._check_addons_fit_node_groups()
         self._check_observability()
         return self

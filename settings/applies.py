@@ -69,7 +69,11 @@ RULES: tuple[Rule, ...] = (
          lambda s: s.network.existing is None,
          "remove it: flow logs of a VPC of your own are yours to configure"),
     Rule("tags", "target is aws", lambda s: s.is_aws, "remove it: kind has no AWS resources to tag"),
-    Rule("traffic.istio.gatewayScheme", "target is aws",
+    Rule("traffic.istio.gatewayScheme", "target is aws and traffic.istio.gatewayService is load-balancer",
+         lambda s: s.is_aws and s.traffic.istio.gateway_service == "load-balancer",
+         "remove it, or set gatewayService: load-balancer (on kind the gateway is a NodePort reached through "
+         "kind's port mappings)"),
+    Rule("traffic.istio.gatewayService", "target is aws",
          lambda s: s.is_aws, "remove it: on kind the gateway is a NodePort reached through kind's port mappings"),
 )
 

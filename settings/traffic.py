@@ -22,6 +22,7 @@ from settings.types import (
 )
 
 GatewayScheme = Literal["internet-facing", "internal"]
+GatewayService = Literal["load-balancer", "cluster-ip"]
 # Namespaces the platform owns: injection and PERMISSIVE exceptions are for application namespaces.
 RESERVED_NAMESPACES = PLATFORM_NAMESPACES
 
@@ -115,6 +116,10 @@ class IstioSettings(Model):
 
     enabled: bool = True
     """Install Istio (EKS and kind)."""
+    gateway_service: GatewayService = tiered(dev="cluster-ip", staging="load-balancer", prod="load-balancer")
+    """The gateway's Service on EKS: load-balancer (an NLB, made by the load balancer controller) or cluster-ip
+    (no load balancer: reach it with kubectl -n istio-ingress port-forward svc/istio-ingressgateway 8080:80). dev
+    defaults to cluster-ip: the NLB and its public addresses are $23.73 of its month."""
     gateway_scheme: GatewayScheme = "internet-facing"
     """The gateway's NLB on EKS: internet-facing (public subnets) or internal (private subnets)."""
     access_logs: bool = False

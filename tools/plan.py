@@ -146,6 +146,8 @@ def gateway_exposure(s: Settings) -> str:
     if not s.is_aws:
         return f"Istio gateway, NodePort, reached on http://127.0.0.1:{s.kind.http_port}"
     alb = ", ALB IngressClass 'alb'" if s.traffic.load_balancer_controller.enabled else ""
+    if istio.gateway_service == "cluster-ip":
+        return f"Istio gateway, ClusterIP (no load balancer; kubectl port-forward){alb}"
     return f"Istio gateway behind an {istio.gateway_scheme} NLB{alb}"
 
 

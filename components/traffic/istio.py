@@ -120,6 +120,9 @@ def gateway_values(cluster: ClusterHandle, s: IstioSettings) -> dict[str, Any]:
             status,
             {"name": "http2", "port": 80, "protocol": "TCP", "targetPort": 80, "nodePort": HTTP_NODE_PORT},
             {"name": "https", "port": 443, "protocol": "TCP", "targetPort": 443, "nodePort": HTTPS_NODE_PORT}]}
+    elif s.gateway_service == "cluster-ip":
+        # no load balancer (dev's default): kubectl port-forward reaches it; the chart's ports stay
+        service = {"type": "ClusterIP"}
     else:
         service = {"type": "LoadBalancer", "annotations": {
             f"{NLB}-type": "external",
@@ -230,6 +233,8 @@ def monitors(name: str, parent: pulumi.Resource, cluster: ClusterHandle,
 def exposure(cluster: ClusterHandle, s: IstioSettings) -> str:
     if cluster.aws is None:
         return f"NodePort {HTTP_NODE_PORT}/{HTTPS_NODE_PORT} (kind maps them to 127.0.0.1)"
+    if s.gateway_service == "cluster-ip":
+        return "ClusterIP (no load balancer): kubectl -n istio-ingress port-forward svc/istio-ingressgateway 8080:80"
     return f"NLB {s.gateway_scheme}, target type ip, cross-zone"
 
 

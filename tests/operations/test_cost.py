@@ -61,7 +61,7 @@ def test_dev_line_items_follow_the_recorded_resources(dev):
     assert by["EBS root volumes (gp3)"]["quantity"] == 60  # 3 nodes x 20 GiB
     assert by["node group dev-nodes-system"]["monthly"] == pytest.approx(3 * 24.53, abs=0.01)  # 3 x t4g.medium
     assert by["Prometheus volumes (gp3 PVC)"]["quantity"] == 20
-    assert by["NLB public IPv4 (Istio gateway)"]["quantity"] == 2  # one per public subnet, 2 AZs
+    assert "NLB (Istio gateway)" not in by and "NLB public IPv4 (Istio gateway)" not in by  # a ClusterIP gateway
     assert by["KMS keys"]["quantity"] == 3  # the cluster's secrets, the flow logs and the container logs
     assert "Interface endpoints" not in by
     assert next(v["item"] for v in dev["variable"]) == "Karpenter pool general-purpose"
@@ -81,8 +81,17 @@ def test_dev_total_against_the_target(dev):
     reaching it would take are in the README): the assertion pins the figure so a change shows."""
     assert dev["target"] == 120.0
     assert dev["withinTarget"] is (dev["fixedMonthly"] <= 120.0)
-    # 163.05 with two system nodes; the third (tools/capacity.py: 38 pods for 34 slots) adds 24.53 + 1.60
-    assert dev["fixedMonthly"] == pytest.approx(189.18, abs=0.01)
+    # the gateway without its NLB (gatewayService cluster-ip): 189.18 - 23.73; the third system node
+    # (tools/capacity.py: 38 pods for 34 slots) adds 24.53 + 1.60
+    assert dev["fixedMonthly"] == pytest.approx(165.45, abs=0.01)
+
+
+def test_the_gateway_load_balancer_lever_in_numbers():
+    exposed = estimate("dev", {"eks-platform:traffic": {"istio": {"gatewayService": "load-balancer"}}})
+    by = items(exposed)
+    assert by["NLB (Istio gateway)"]["monthly"] == 16.43  # $0.0225/h x 730 h
+    assert by["NLB public IPv4 (Istio gateway)"]["quantity"] == 2  # one per public subnet, 2 AZs
+    assert exposed["fixedMonthly"] - estimate("dev")["fixedMonthly"] == pytest.approx(23.73, abs=0.01)
 
 
 def test_the_nat_gateway_lever_in_numbers():

@@ -189,6 +189,8 @@ NO_EFFECT = [
      "network.natInstanceType"),
     ("local", {"tags": {"team": "platform"}}, "tags"),
     ("local", {"traffic": {"istio": {"gatewayScheme": "internal"}}}, "traffic.istio.gatewayScheme"),
+    ("dev", {"traffic": {"istio": {"gatewayScheme": "internal"}}}, "traffic.istio.gatewayScheme"),
+    ("local", {"traffic": {"istio": {"gatewayService": "cluster-ip"}}}, "traffic.istio.gatewayService"),
 ]
 
 

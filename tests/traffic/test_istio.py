@@ -166,7 +166,7 @@ def test_in_the_program_the_gateway_comes_after_the_load_balancer_controller():
      "application namespaces"),
     ("dev", {"traffic": {"istio": {"injectedNamespaces": ["a"], "permissiveNamespaces": ["b"]}}},
      "eks-platform:traffic.istio.permissiveNamespaces", "not in injectedNamespaces"),
-    ("dev", {"traffic": {"loadBalancerController": {"enabled": False}}},
+    ("staging", {"traffic": {"loadBalancerController": {"enabled": False}}},
      "eks-platform:traffic.loadBalancerController.enabled", "NLB made by the load balancer controller"),
     ("dev", {"traffic": {"istio": {"istiodReplicas": 9}}}, "eks-platform:traffic.istio.istiodReplicas", "from 1 to 5"),
 ])
@@ -206,3 +206,20 @@ def test_no_monitors_without_monitoring_and_none_from_a_bare_istio(rec):
     off = run_stack("dev", overrides=METRICS_OFF)
     assert off.of_type(TYPE) and not off.of_type(SERVICE_MONITOR) and not off.of_type(POD_MONITOR)
     assert not rec.of_type(SERVICE_MONITOR) and not rec.of_type(POD_MONITOR)  # IstioArgs.monitors defaults off
+
+
+def test_dev_gateway_has_no_load_balancer_by_default_and_one_key_gives_it_one():
+    from components.traffic.istio import gateway_values
+    from harness.fakes import fake_eks_handle as fake_handle
+
+    dev = make_settings("dev").traffic.istio
+    assert dev.gateway_service == "cluster-ip"
+    assert make_settings("staging").traffic.istio.gateway_service == "load-balancer"
+    service = gateway_values(fake_handle(), dev)["service"]
+    assert service == {"type": "ClusterIP"}  # the chart's ports (15021, 80, 443) stay
+    exposed = make_settings("dev", traffic={"istio": {"gatewayService": "load-balancer"}}).traffic.istio
+    service = gateway_values(fake_handle(), exposed)["service"]
+    assert service["type"] == "LoadBalancer"
+    assert service["annotations"]["service.beta.kubernetes.io/aws-load-balancer-scheme"] == "internet-facing"
+    # without an NLB the gateway needs no load balancer controller
+    make_settings("dev", traffic={"loadBalancerController": {"enabled": False}})
