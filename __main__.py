@@ -36,7 +36,8 @@ def eks(settings: Settings):
         api_access_cidrs=settings.cluster.api_access_cidrs or [network.vpc_cidr], tags=tags,
         stack=settings.stack))
     cluster = control_plane.handle()
-    base_addons = EksAddons(f"{settings.stack}-addons-base", AddonsArgs(cluster=cluster, addons=BASE_WAVE))
+    base_addons = EksAddons(f"{settings.stack}-addons-base", AddonsArgs(
+        cluster=cluster, addons=BASE_WAVE, prefix_delegation=settings.cluster.prefix_delegation))
 
     # nodes turn Ready only once the VPC CNI runs, and Pod Identity needs its agent: the node groups
     # wait for the base add-ons (their role and launch templates do not)

@@ -218,6 +218,10 @@ class ClusterSettings(Model):
     """Waiting period before the secrets-encryption KMS key is deleted (7 to 30)."""
     irsa: bool = False
     """Also create the IAM OIDC provider so IRSA works (Pod Identity is the default and needs none)."""
+    prefix_delegation: bool = tiered(dev=True, staging=False, prod=False)
+    """VPC CNI prefix delegation (ENABLE_PREFIX_DELEGATION, WARM_PREFIX_TARGET 1): each ENI slot holds a /28 of
+    16 pod addresses, so a Nitro node's pod limit is 110 instead of its ENI limit (17 on a t4g.medium). Needs
+    free /28 blocks in the private subnets; a change reaches nodes as they are replaced."""
     api_access_cidrs: list[Cidr] = Field(default_factory=list)
     """Networks allowed to reach the private API endpoint on 443 (where pulumi up and kubectl run:
     a runner, VPN or bastion); empty means the VPC CIDR. 0.0.0.0/0 is refused."""
@@ -394,10 +398,10 @@ def _system_group(instance: str, lo: int, want: int, hi: int, disk_gib: int = 50
 DEFAULT_NODE_GROUPS = {
     # dev: 20 GiB roots (the EKS AL2023 AMI's own size) instead of 50 save $4.80/month; the
     # system nodes hold only the platform's controller images, and kubelet's image GC makes room.
-    # Three nodes, not two: what the platform pins there is 38 pods and 6.2 GiB of requests, and two
-    # t4g.medium offer 34 pod slots (17 each, the ENI limit) and 6.3 GiB (tools/capacity.py); the
-    # third node costs $26.13/month (instance and root volume)
-    "dev": [_system_group("t4g.medium", 3, 3, 4, disk_gib=20)],
+    # Two nodes: with prefix delegation (cluster.prefixDelegation, on in dev) a t4g.medium takes 110
+    # pods instead of 17 (the ENI limit), and with dev-sized Karpenter requests what the platform pins
+    # there fits two under 85% of their memory (tools/capacity.py); a third node would cost $26.13/month
+    "dev": [_system_group("t4g.medium", 2, 2, 3, disk_gib=20)],
     "staging": [_system_group("m7g.large", 2, 2, 4)],
     "prod": [_system_group("m7g.large", 3, 3, 6)],
 }

@@ -368,7 +368,10 @@ class KarpenterSettings(Model):
         # request only places the pod and weighs its share under contention; the 1-CPU limit still
         # lets the controller burst while it simulates scheduling. Memory stays 1Gi, request = limit:
         # it grows with instance types and pods, not with load, and a memory overrun is an OOM kill.
-        dev={"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
+        # dev: a 512Mi request under the 1Gi limit. A dev cluster's controller holds few instance types'
+        # offerings and pods; the request is what lets two t4g.medium system nodes hold the platform
+        # (tools/capacity.py), the limit still stops a leak at 1Gi
+        dev={"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
         staging={"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
         prod={"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
     )

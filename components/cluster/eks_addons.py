@@ -34,6 +34,16 @@ CONFIGURATION: dict[str, dict[str, Any]] = {
 }
 
 
+def configuration(addon: str, *, prefix_delegation: bool = False) -> dict[str, Any] | None:
+    """The add-on's configuration values. Prefix delegation: ENABLE_PREFIX_DELEGATION and WARM_PREFIX_TARGET
+    are strings in the vpc-cni add-on's configuration schema (``env``; EKS user guide,
+    cni-increase-ip-addresses-procedure); one warm prefix keeps 16 addresses ready per node."""
+    config = CONFIGURATION.get(addon)
+    if addon == "vpc-cni" and prefix_delegation:
+        config = {**(config or {}), "env": {"ENABLE_PREFIX_DELEGATION": "true", "WARM_PREFIX_TARGET": "1"}}
+    return config
+
+
 @dataclass(frozen=True, kw_only=True)
 class AddonsArgs:
     cluster: ClusterHandle
@@ -42,6 +52,8 @@ class AddonsArgs:
     """EKS add-on names, each pinned in ``versions.EKS_ADDONS`` for the cluster's version."""
     needs_nodes: bool = False
     """The add-ons run pods that must be scheduled (CoreDNS): wait for compute."""
+    prefix_delegation: bool = False
+    """The VPC CNI hands out /28 prefixes instead of single IPs (settings: cluster.prefixDelegation)."""
 
     def __post_init__(self) -> None:
         if self.cluster.aws is None:
@@ -62,7 +74,7 @@ class EksAddons(PlatformComponent):
         waits = cluster.pods_opts() if args.needs_nodes else None
         self.addons = {}
         for addon in args.addons:
-            config = CONFIGURATION.get(addon)
+            config = configuration(addon, prefix_delegation=args.prefix_delegation)
             self.addons[addon] = aws.eks.Addon(
                 f"{name}-{addon}",
                 cluster_name=cluster.name,

@@ -111,7 +111,7 @@ def test_dev_lists_each_workload_with_where_its_numbers_come_from(dev):
     w = by_name(dev)
     karpenter = w["Karpenter controller"]
     assert (karpenter["placement"], karpenter["replicas"], karpenter["cpu"], karpenter["memoryMiB"]) == \
-        ("pinned", 2, 250, 1024.0)
+        ("pinned", 2, 250, 512.0)
     assert karpenter["requestsFrom"].startswith("Helm release dev-karpenter-controller")
     # Prometheus: the program's 250m/1Gi plus the operator's config-reloader sidecar (10m/50Mi)
     assert (w["Prometheus"]["cpu"], w["Prometheus"]["memoryMiB"]) == (260, 1074.0)

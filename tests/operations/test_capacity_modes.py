@@ -132,17 +132,18 @@ def test_the_pod_slot_limit_goes_with_prefix_delegation_and_memory_decides():
 
 
 def test_each_stack_reports_its_mode():
-    """dev as it is (the add-on sets only enableNetworkPolicy: ENI mode, 17), and dev's own recording with
-    the add-on switched to prefix delegation (110 per node, the same memory)."""
-    dev = run_stack("dev")
-    settings = settings_of("dev")
-    report = capacity.check(settings, dev)
-    assert report["cni"]["mode"] == "eni" and report["perNode"]["maxPods"] == 17
-    assert report["cni"]["from"] == ("EKS add-on dev-addons-base-vpc-cni: env.ENABLE_PREFIX_DELEGATION not set "
+    """staging as it is (the add-on sets only enableNetworkPolicy: ENI mode, 29 on an m7g.large), and
+    staging's own recording with the add-on switched to prefix delegation (110 per node, the same memory);
+    dev turns it on itself (cluster.prefixDelegation)."""
+    staging = run_stack("staging")
+    settings = settings_of("staging")
+    report = capacity.check(settings, staging)
+    assert report["cni"]["mode"] == "eni" and report["perNode"]["maxPods"] == 29
+    assert report["cni"]["from"] == ("EKS add-on staging-addons-base-vpc-cni: env.ENABLE_PREFIX_DELEGATION not set "
                                      "(the CNI's default, false)")
-    assert "max pods per node 17: VPC CNI eni mode" in capacity.render_text(report)[1]
+    assert "max pods per node 29: VPC CNI eni mode" in capacity.render_text(report)[1]
     switched = Recording()
-    for r in dev:
+    for r in staging:
         if r.type == "aws:eks/addon:Addon" and r.inputs.get("addonName") == "vpc-cni":
             config = {**json.loads(r.inputs["configurationValues"]), "env": PREFIX["env"]}
             r = dataclasses.replace(r, inputs={**r.inputs, "configurationValues": json.dumps(config)})
@@ -151,3 +152,5 @@ def test_each_stack_reports_its_mode():
     assert (prefix["cni"]["mode"], prefix["perNode"]["maxPods"]) == ("prefix", 110)
     assert prefix["allocatable"]["pods"] == 110 * report["nodes"]
     assert prefix["allocatable"]["memoryMiB"] == report["allocatable"]["memoryMiB"]
+    dev = capacity.check(settings_of("dev"), run_stack("dev"))
+    assert (dev["cni"]["mode"], dev["perNode"]["maxPods"]) == ("prefix", 110)

@@ -24,7 +24,7 @@ def test_plan_text_names_settings_and_components(capsys):
     text = capsys.readouterr().out
     assert "eks-platform offline plan: stack dev" in text
     assert "platform:eks:Cluster  dev-cluster" in text
-    assert "system: t4g.medium ON_DEMAND AL2023_ARM_64_STANDARD 3/3/4" in text
+    assert "system: t4g.medium ON_DEMAND AL2023_ARM_64_STANDARD 2/2/3" in text
 
 
 def test_plan_of_the_kind_stack(capsys):

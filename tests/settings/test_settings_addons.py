@@ -86,7 +86,7 @@ BAD = [
     ("dev", {**R, "metricsServer": {"replicas": 2, "minAvailable": 0}}, "eks-platform:metricsServer.minAvailable",
      "at least 1"),
     ("dev", {**R, "metricsServer": {"replicas": 5}}, "eks-platform:metricsServer.replicas",
-     "nodeGroups 'system' has maxSize 4"),
+     "nodeGroups 'system' has maxSize 3"),
     ("dev", {**R, "metricsServer": {"memory": "1 GB"}}, "eks-platform:metricsServer.memory", "like 300Mi or 1Gi"),
     ("local", {"metricsServer": {"pdb": True}}, "eks-platform:metricsServer.pdb", "unknown key"),
 ]
