@@ -226,6 +226,9 @@ def _variable(s: Settings, rec: Recording, p: _Pricer) -> list[dict[str, Any]]:
     assume = p.table["assumptions"]["karpenterVcpuRate"]
     per_vcpu = p.instance_monthly(assume["instance"]) / assume["vcpus"]  # type: ignore[operator]
     spot = p.table["spotDiscount"]
+    # the platform's own pods that run on Karpenter's nodes (components/core/registry.py says which)
+    resident = [*(["Istio ingress gateway"] if s.traffic.istio.enabled else []),
+                *(["Grafana", "kube-state-metrics"] if s.observability.metrics.enabled else [])]
     for pool in (r for r in rec if r.inputs.get("kind") == "NodePool"):
         spec = pool.inputs.get("spec") or {}
         cpu = (spec.get("limits") or {}).get("cpu")
@@ -238,7 +241,11 @@ def _variable(s: Settings, rec: Recording, p: _Pricer) -> list[dict[str, Any]]:
             continue
         high = float(quantity(cpu)) * per_vcpu
         out.append({"item": f"Karpenter pool {name}", "low": 0.0, "high": round(high, 2),
-                    "assumption": f"0 with no pending pods (consolidation removes empty nodes) up to its cpu limit "
+                    "assumption": (f"0 only with no pod to place (consolidation removes empty nodes), which "
+                                   f"the platform's own {', '.join(resident)} rule out (they don't tolerate the "
+                                   "system taint): at least one node runs, not counted in the fixed total; "
+                                   if resident else "0 with no pending pods (consolidation removes empty nodes); ")
+                                  + f"up to its cpu limit "
                                   f"{cpu} at {assume['instance']}'s on-demand ${per_vcpu:.2f}/vCPU-month"
                                   + (f"; spot would take {spot['low']:.0%}-{spot['high']:.0%} off" if spot_ok else "")})
     karpenter_profile = {p_.name for p_ in s.karpenter.controller_fargate_profiles} if s.is_aws else set()
