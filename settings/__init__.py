@@ -30,6 +30,7 @@ from settings.addons import ClusterAutoscalerSettings, MetricsServerSettings
 from settings.applies import AWS_CLUSTER_KEYS
 from settings.aws import (
     DEFAULT_NODE_GROUPS,
+    DEFAULT_WORKER_GROUPS,
     ClusterSettings,
     FargateProfileSettings,
     NetworkSettings,
@@ -124,7 +125,8 @@ class Settings(Model):
     node_groups: list[NodeGroupSettings] = tiered(
         dev=DEFAULT_NODE_GROUPS["dev"], staging=DEFAULT_NODE_GROUPS["staging"], prod=DEFAULT_NODE_GROUPS["prod"]
     )
-    """EKS managed node groups; the default is one tainted 'system' group (aws only)."""
+    """EKS managed node groups; the default is one tainted 'system' group, and without Karpenter (autoscaling
+    cluster-autoscaler or none) an untainted 'workers' group beside it (aws only)."""
     fargate_profiles: list[FargateProfileSettings] = Field(default_factory=list)
     """Fargate profiles, created one at a time (aws only)."""
     kind: KindSettings = Field(default_factory=KindSettings)
@@ -236,6 +238,15 @@ class Settings(Model):
                           "traffic.loadBalancerController.enabled); use 'istio' or another mode")
 
     def _check_addons_fit_node_groups(self) -> None:
+        if self.autoscaling != "karpenter" and all(
+                any(t.effect in ("NO_SCHEDULE", "NO_EXECUTE") for t in g.taints) for g in self.node_groups):
+            # without Karpenter only the node groups run pods, and the platform's own Istio gateway, Grafana and
+            # kube-state-metrics (and every team workload) tolerate no taint of theirs
+            raise invalid("nodeGroups", "every node group is tainted ({groups}), and with autoscaling '{mode}' "
+                          "nothing else runs the pods that tolerate no taint (the Istio ingress gateway, Grafana, "
+                          "kube-state-metrics, team workloads): add a nodeGroups entry without a NoSchedule or "
+                          "NoExecute taint, or use autoscaling 'karpenter'",
+                          groups=", ".join(g.name for g in self.node_groups), mode=self.autoscaling)
         if self.autoscaling == "cluster-autoscaler" and not any(g.max_size > g.min_size for g in self.node_groups):
             # Cluster Autoscaler only moves a group's desired size between its minSize and maxSize
             raise invalid("autoscaling", "'cluster-autoscaler' has nothing to scale: every node group has "
@@ -355,6 +366,9 @@ def parse_settings(raw: dict[str, Any], stack: str, secret_keys: frozenset[str] 
     if "stack" in raw:
         raise ConfigError(f"invalid configuration for stack '{stack}': {PROJECT}:stack is not a config key "
                           "(the stack name comes from `pulumi stack select`)")
+    if target == "aws" and "nodeGroups" not in raw and raw.get("autoscaling") in ("cluster-autoscaler", "none"):
+        # without Karpenter, the default node groups include one without the system taint
+        raw["nodeGroups"] = [*DEFAULT_NODE_GROUPS[tier], DEFAULT_WORKER_GROUPS[tier]]
     data = fill_tier_defaults(Settings, {**raw, "stack": stack, "target": target, "tier": tier}, tier)
     try:
         settings = Settings.model_validate(data)

@@ -395,6 +395,20 @@ def _system_group(instance: str, lo: int, want: int, hi: int, disk_gib: int = 50
     }
 
 
+def _workers_group(instance: str, lo: int, want: int, hi: int, disk_gib: int = 50) -> dict:
+    return {"name": "workers", "instanceTypes": [instance], "amiType": "AL2023_ARM_64_STANDARD", "minSize": lo,
+            "desiredSize": want, "maxSize": hi, "diskSizeGib": disk_gib}
+
+
+# Without Karpenter the node groups run every pod: an untainted 'workers' group joins the system group by
+# default, for the pods that tolerate no taint (the Istio gateway, Grafana, kube-state-metrics, team workloads),
+# and Cluster Autoscaler scales it between its minSize and maxSize.
+DEFAULT_WORKER_GROUPS = {
+    "dev": _workers_group("t4g.medium", 1, 1, 3, disk_gib=20),
+    "staging": _workers_group("m7g.large", 1, 1, 4),
+    "prod": _workers_group("m7g.large", 2, 2, 6),
+}
+
 DEFAULT_NODE_GROUPS = {
     # dev: 20 GiB roots (the EKS AL2023 AMI's own size) instead of 50 save $4.80/month; the
     # system nodes hold only the platform's controller images, and kubelet's image GC makes room.

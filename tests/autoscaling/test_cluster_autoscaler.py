@@ -167,7 +167,7 @@ def test_release_waits_for_association_policy_and_nodes():
                      if r.name.startswith("ca-")]
     assert rec.depends_on(release, attachment)
     # the component's depends_on (compute) reaches its children
-    assert rec.depends_on(release, rec.one("aws:eks/nodeGroup:NodeGroup"))
+    assert all(rec.depends_on(release, g) for g in rec.of_type("aws:eks/nodeGroup:NodeGroup"))
     assert release.provider.startswith(rec.one("pulumi:providers:kubernetes").urn)
 
 

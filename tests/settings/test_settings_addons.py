@@ -95,3 +95,28 @@ BAD = [
 @pytest.mark.parametrize(("stack", "raw", "key", "valid"), BAD, ids=[f"{i}-{b[2]}" for i, b in enumerate(BAD)])
 def test_bad_config_names_the_key_and_what_is_valid(stack, raw, key, valid):
     assert_config_error(stack, raw, key, valid)
+
+
+SYSTEM_ONLY = [{"name": "system", "instanceTypes": ["m7g.large"], "minSize": 2, "desiredSize": 2, "maxSize": 4,
+                "taints": [{"key": "CriticalAddonsOnly", "value": "true", "effect": "NO_SCHEDULE"}]}]
+
+
+@pytest.mark.parametrize("mode", ["cluster-autoscaler", "none"])
+def test_without_karpenter_the_default_node_groups_include_untainted_workers(mode):
+    for tier, (lo, hi) in {"dev": (1, 3), "staging": (1, 4), "prod": (2, 6)}.items():
+        s = parse_settings({**R, "autoscaling": mode}, tier)
+        system, workers = s.node_groups
+        assert system.name == "system" and system.taints
+        assert workers.name == "workers" and not workers.taints and (workers.min_size, workers.max_size) == (lo, hi)
+    # with Karpenter its nodes take those pods: the system group alone
+    assert [g.name for g in make_settings("dev").node_groups] == ["system"]
+
+
+@pytest.mark.parametrize("mode", ["cluster-autoscaler", "none"])
+def test_without_karpenter_only_tainted_node_groups_are_refused(mode):
+    assert_config_error("staging", {**R, "autoscaling": mode, "nodeGroups": SYSTEM_ONLY}, "eks-platform:nodeGroups",
+                        "add a nodeGroups entry without a NoSchedule or NoExecute taint")
+    # a PreferNoSchedule taint still lets those pods in
+    soft = [{**SYSTEM_ONLY[0], "taints": [{"key": "CriticalAddonsOnly", "value": "true",
+                                            "effect": "PREFER_NO_SCHEDULE"}]}]
+    parse_settings({**R, "autoscaling": mode, "nodeGroups": soft}, "staging")

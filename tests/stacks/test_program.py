@@ -110,9 +110,14 @@ def test_switching_cluster_autoscaler_to_karpenter_keeps_every_other_urn():
         return {r.urn for r in rec if not r.urn.split("::")[2].startswith(token) and r.urn != component.urn}
 
     kept, now = outside(before, "platform:autoscaling:ClusterAutoscaler"), outside(after, "platform:autoscaling:Karpenter")
+    # the default 'workers' group exists only without Karpenter (settings/aws.py DEFAULT_WORKER_GROUPS): Karpenter's
+    # nodes take its pods, and it goes with its launch template
+    workers = {urn for urn in kept if urn.endswith("::dev-nodes-workers")}
+    assert len(workers) == 2
+    kept -= workers
     assert kept <= now
     # the only addition outside Karpenter's component: its Grafana dashboard
     assert {urn.rsplit("::", 1)[1] for urn in now - kept} == {"dev-monitoring-dashboard-karpenter"}
     # the system node group (where the controllers run) is untouched
-    assert [g.urn for g in before.of_type("aws:eks/nodeGroup:NodeGroup")] == \
+    assert [g.urn for g in before.of_type("aws:eks/nodeGroup:NodeGroup") if not g.urn.endswith("-workers")] == \
         [g.urn for g in after.of_type("aws:eks/nodeGroup:NodeGroup")]
