@@ -34,6 +34,7 @@ Shared by the tests (tests/policy/test_admission.py) and any offline tool; it re
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 from collections.abc import Iterable, Mapping, Sequence
@@ -41,6 +42,7 @@ from typing import Any
 
 import yaml
 
+from components.policy.policies import CONTAINERS
 from harness import charts
 from harness.cel_policy import evaluate, namespace_object
 from harness.mocks import Recorded, Recording
@@ -76,8 +78,7 @@ SECCOMP_SET = {
     "spec": {
         "matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"],
                                                 "operations": ["CREATE", "UPDATE"], "resources": ["pods"]}]},
-        "variables": [{"name": "containers", "expression": "object.spec.containers + "
-                       "object.spec.?initContainers.orValue([]) + object.spec.?ephemeralContainers.orValue([])"}],
+        "variables": [dict(CONTAINERS)],
         "validations": [{
             "expression": "object.spec.?securityContext.?seccompProfile.?type.hasValue() || "
                           "variables.containers.all(c, c.?securityContext.?seccompProfile.?type.hasValue())",
@@ -110,8 +111,7 @@ def namespace_labels(recording: Recording) -> dict[str, dict[str, str]]:
 
 
 def platform_policies(recording: Recording) -> list[dict[str, Any]]:
-    return [{k: r.inputs[k] for k in ("apiVersion", "kind", "metadata", "spec")}
-            for r in recording.of_type(PLATFORM_POLICY)]
+    return [r.k8s_object() for r in recording.of_type(PLATFORM_POLICY)]
 
 
 def pod_objects(objects: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -151,7 +151,7 @@ def _pod_spec(obj: dict[str, Any]) -> dict[str, Any]:
 
 def inject(obj: Mapping[str, Any], sidecar: Sidecar) -> dict[str, Any]:
     """``obj`` with istiod's injected containers added to its pod spec (see the module's docstring)."""
-    out = yaml.safe_load(yaml.safe_dump(dict(obj)))
+    out = copy.deepcopy(dict(obj))
     spec = _pod_spec(out)
     spec["initContainers"] = [sidecar.container("istio-validation"), *spec.get("initContainers", [])]
     spec["containers"] = [*spec.get("containers", []), sidecar.container("istio-proxy")]
@@ -161,13 +161,13 @@ def inject(obj: Mapping[str, Any], sidecar: Sidecar) -> dict[str, Any]:
 def culprits(policy: Mapping[str, Any], obj: Mapping[str, Any], namespace: Mapping[str, Any]) -> list[str]:
     """The containers of ``obj`` that ``policy`` refuses on their own (each alone in the pod); ["the pod"]
     when each alone passes or each alone fails (a pod-level field: hostNetwork, volumes, a label)."""
-    template = yaml.safe_load(yaml.safe_dump(dict(obj)))
+    template = copy.deepcopy(dict(obj))
     spec = _pod_spec(template)
     every = [(kind, c) for kind in ("initContainers", "containers", "ephemeralContainers")
              for c in spec.get(kind) or ()]
     failing = []
     for kind, container in every:
-        alone = yaml.safe_load(yaml.safe_dump(template))
+        alone = copy.deepcopy(template)
         one = _pod_spec(alone)
         for key in ("initContainers", "containers", "ephemeralContainers"):
             one.pop(key, None)

@@ -48,6 +48,11 @@ class Recorded:
     def parent_type(self) -> str:
         return _type_of(self.parent)
 
+    def k8s_object(self) -> dict[str, Any]:
+        """A recorded Kubernetes custom resource as the object the API server gets: apiVersion, kind,
+        metadata and spec."""
+        return {k: self.inputs[k] for k in ("apiVersion", "kind", "metadata", "spec")}
+
 
 def _type_of(urn: str) -> str:
     if not urn:

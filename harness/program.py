@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from harness.mocks import Recording, run
+from settings import decode_config_value
 from settings.base import OPAQUE_SECRET
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -54,7 +55,8 @@ def pulumi_config_json(text: str) -> tuple[dict[str, Any], list[str]]:
     if not isinstance(data, dict) or not all(isinstance(v, dict) and "value" in v for v in data.values()):
         raise ValueError("not the output of `pulumi config --show-secrets --json`: expected a map of config key to "
                          "{value, secret}")
-    config = {k: v["objectValue"] if "objectValue" in v else v["value"] for k, v in data.items()}
+    # objects come as objectValue too; otherwise the value is the text the program decodes
+    config = {k: v["objectValue"] if "objectValue" in v else decode_config_value(v["value"]) for k, v in data.items()}
     blinded = sorted(k for k, v in config.items() if OPAQUE_SECRET in json.dumps(v))
     if blinded:
         raise ValueError(f"{', '.join(blinded)} hold blinded secrets ({OPAQUE_SECRET}): run pulumi config with "

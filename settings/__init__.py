@@ -59,7 +59,8 @@ from settings.teams import TeamSettings, check_teams
 from settings.traffic import TrafficSettings
 from settings.types import between, dns_label
 
-__all__ = ["PROJECT", "ConfigError", "KindSettings", "Settings", "load_settings", "parse_settings"]
+__all__ = ["PROJECT", "ConfigError", "KindSettings", "Settings", "decode_config_value", "load_settings",
+           "parse_settings"]
 
 Target = Literal["aws", "kind"]
 Autoscaling = Literal["karpenter", "cluster-autoscaler", "none"]
@@ -439,13 +440,15 @@ def _raw_config() -> dict[str, Any]:
     raw: dict[str, Any] = {}
     for key, value in merged.items():
         if key.startswith(f"{PROJECT}:"):
-            raw[key.split(":", 1)[1]] = _decode(value)
+            raw[key.split(":", 1)[1]] = decode_config_value(value)
         elif key == "aws:region" or did_you_mean(key.split(":", 1)[0], [PROJECT]):
             raw[key] = value
     return raw
 
 
-def _decode(value: Any) -> Any:
+def decode_config_value(value: Any) -> Any:
+    """A config value as Pulumi hands it to a program (a string; structured config as JSON text), decoded the
+    way the program reads it: JSON where it parses, else the string itself."""
     if not isinstance(value, str):
         return value
     try:

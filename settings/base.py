@@ -53,7 +53,7 @@ class Model(BaseModel):
         and a key given as an empty string is refused (leave it out for its default)."""
         if not isinstance(data, dict):
             return data
-        known = {name: f for name, f in cls.model_fields.items()}
+        known = cls.model_fields
         aliases = {f.alias or name: name for name, f in known.items()}
         for key, value in data.items():
             name = aliases.get(key, key if key in known else None)

@@ -22,7 +22,8 @@ Facts relied on (kyverno/kyverno @ v1.19.0, chart 3.9.0, charts/kyverno/values.y
   still enforce, then deletes the ClusterPolicies: no moment without a policy. Both report for that moment.
 - Resource webhooks: Kyverno builds a ``-fail`` and an ``-ignore`` webhook from the ValidatingPolicies by
   their ``failurePolicy``, with the namespaceSelector of each policy's matchConstraints
-  (pkg/controllers/webhook, buildWebhookRules, resolveNamespaceSelector). The Fail (Deny) half matches team
+  (pkg/controllers/webhook, buildWebhookRules, resolveNamespaceSelector; read from Kyverno's source through
+  the code search, not at the v1.19.0 tag, which was not available offline). The Fail (Deny) half matches team
   namespaces only (``platform.eks/team`` exists) and never the platform's own: a broken Kyverno refuses
   team workloads and nothing else. ``config.webhooks`` keeps the same selector for the webhooks Kyverno
   builds from its own configuration (the kyverno.io ones). Elsewhere the Audit policies run in the background scan

@@ -8,8 +8,8 @@ Each control is written once (its CEL validations) and becomes two policies:
 Two policies rather than one because the failure policy and the actions belong to a policy: Kyverno builds a
 ``-fail`` and an ``-ignore`` webhook from the policies' ``failurePolicy``, each with the namespaceSelector of
 the policy's matchConstraints (Kyverno pkg/controllers/webhook, buildWebhookRules and
-resolveNamespaceSelector). The fail-closed webhook therefore sees team namespaces only, and the reports name
-which half a result came from.
+resolveNamespaceSelector; read through the code search, not at the v1.19.0 tag). The fail-closed webhook
+therefore sees team namespaces only, and the reports name which half a result came from.
 
 Only Pods are matched: Kyverno's pod-controller autogen writes the same validations for DaemonSets,
 Deployments, ReplicaSets, StatefulSets, Jobs and CronJobs (``object.spec`` read as the template's spec;

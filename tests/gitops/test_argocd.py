@@ -43,7 +43,7 @@ def custom(rec, kind):
 
 
 def obj(r):
-    return {k: r.inputs[k] for k in ("apiVersion", "kind", "metadata", "spec")}
+    return r.k8s_object()
 
 
 @pytest.fixture(scope="module")

@@ -37,16 +37,19 @@ def secretive(tmp_path, monkeypatch):
     return tmp_path
 
 
-def _plaintext(webhook: str) -> str:
+def _plaintext(webhook: str, object_value: bool = True) -> str:
     # the shape of `pulumi config --show-secrets --json`: every key, objects also as objectValue
     argocd = {"repoUrl": "https://github.com/example/eks-platform.git",
               "credentials": {"type": "https", "username": "ci", "password": "ghp_token"}}
     obs = {"alerts": {"receiver": "slack", "slackWebhookUrl": webhook}}
+    def entry(value: dict) -> dict:
+        return {"value": json.dumps(value), "secret": True, **({"objectValue": value} if object_value else {})}
+
     return json.dumps({
         "aws:region": {"value": "us-east-1", "secret": False},
         "eks-platform:tier": {"value": "dev", "secret": False},
-        "eks-platform:argocd": {"value": json.dumps(argocd), "objectValue": argocd, "secret": True},
-        "eks-platform:observability": {"value": json.dumps(obs), "objectValue": obs, "secret": True},
+        "eks-platform:argocd": entry(argocd),
+        "eks-platform:observability": entry(obs),
     })
 
 
@@ -63,13 +66,14 @@ def test_the_plan_json_lists_the_secret_keys(secretive, capsys):
     assert data["secrets"] == {"keys": ["eks-platform:argocd", "eks-platform:observability"], "plaintext": False}
 
 
-def test_with_plaintext_a_secret_is_checked_for_its_shape(secretive, tmp_path, capsys):
+@pytest.mark.parametrize("object_value", [True, False], ids=["objectValue", "JSON text only"])
+def test_with_plaintext_a_secret_is_checked_for_its_shape(secretive, tmp_path, capsys, object_value):
     good = tmp_path / "good.json"
-    good.write_text(_plaintext("https://hooks.slack.com/services/T0/B0/x"))
+    good.write_text(_plaintext("https://hooks.slack.com/services/T0/B0/x", object_value))
     assert plan.main(["--stack", "secretive", "--config-json", str(good), "--json", "-"]) == 0
     assert json.loads(capsys.readouterr().out)["secrets"]["plaintext"] is True
     bad = tmp_path / "bad.json"
-    bad.write_text(_plaintext("https://example.com/hook"))
+    bad.write_text(_plaintext("https://example.com/hook", object_value))
     assert plan.main(["--stack", "secretive", "--config-json", str(bad)]) == 2
     assert "eks-platform:observability.alerts.slackWebhookUrl: must be a Slack incoming-webhook URL" in \
         capsys.readouterr().err

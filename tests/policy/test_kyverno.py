@@ -45,11 +45,7 @@ def values(rec) -> dict:
 
 def policies(rec) -> dict[str, dict]:
     """The recorded ValidatingPolicies as whole objects, by name."""
-    return {r.inputs["metadata"]["name"]: whole(r) for r in rec.of_type(POLICY)}
-
-
-def whole(r) -> dict:
-    return {k: r.inputs[k] for k in ("apiVersion", "kind", "metadata", "spec")}
+    return {r.inputs["metadata"]["name"]: r.k8s_object() for r in rec.of_type(POLICY)}
 
 
 def failures(found, obj, namespace, exceptions=()) -> dict[str, str]:
@@ -170,7 +166,7 @@ def test_kyverno_runs_on_kind_and_can_be_switched_off():
 # --- the policies -----------------------------------------------------------------------------------
 
 def test_every_policy_and_exception_is_valid_against_the_upstream_crd(configured):
-    objects = [*policies(configured).values(), *(whole(r) for r in configured.of_type(EXCEPTION))]
+    objects = [*policies(configured).values(), *(r.k8s_object() for r in configured.of_type(EXCEPTION))]
     assert {(o["apiVersion"], o["kind"]) for o in objects} == {("policies.kyverno.io/v1", "ValidatingPolicy"),
                                                                ("policies.kyverno.io/v1", "PolicyException")}
     assert len(objects) == 17
@@ -274,7 +270,7 @@ def test_exceptions_waive_both_halves_for_the_named_workloads(configured):
             "disallow-host-path", "disallow-host-path-audit", "disallow-host-namespaces",
             "disallow-host-namespaces-audit")]
     found = list(policies(configured).values())
-    exceptions = [whole(exc)]
+    exceptions = [exc.k8s_object()]
     agent = _example("disallow-host-path", "fail.yaml", "team-observability")
     agent["metadata"]["name"] = "node-agent-x7k2p"
     team_obs = namespace_object("team-observability", {TEAM_LABEL: "observability"})

@@ -14,7 +14,7 @@ import pulumi
 import pytest
 
 from harness import Recording, run_stack
-from settings import ConfigError, applies, parse_settings
+from settings import ConfigError, applies, gates, parse_settings
 from tools import config_reference, plan
 
 R = {"aws:region": "us-east-1"}
@@ -127,54 +127,49 @@ def test_a_broken_key_stops_the_program_before_anything_is_registered(key, value
 
 # --- keys set where they have no effect ------------------------------------------------------------
 
-# a value for every key the switch-sections hold, taken from a valid configuration with the section on
-ON = {
-    "storage.efs": {"performanceMode": "generalPurpose"},
-    "storage.backup": {"retentionDays": 14},
-    "argocd": {"revision": "main"},
-    "kyverno": {"replicas": 1},
-    "observability.metrics": {"retentionDays": 7},
-    "traffic.istio": {"gatewayScheme": "internal"},
-    "traffic.loadBalancerController": {"replicas": 1},
+# What each switch section needs, beside its defaults, to have a value for every key it holds: the keys whose
+# default is none (the section is then valid on, and every one of its first-level keys is given).
+GIVEN = {
+    "argocd": {"repoUrl": "https://github.com/acme/eks-platform.git",
+               "credentials": {"type": "https", "username": "ci", "password": "token"},
+               "exposure": {"exposure": "istio", "hostname": "argocd.example.com"},
+               "oidc": {"issuer": "https://login.example.com", "clientId": "argocd", "clientSecret": "s"},
+               "workloadExposure": "istio", "workloadHostname": "apps.example.com"},
+    "traffic.istio": {"gatewayService": "load-balancer", "gatewayTlsSecret": "platform-tls"},
+    "storage.efs": {"throughputMode": "provisioned", "provisionedThroughputMibps": 64},
 }
-# what else a section's switch needs to be off (Istio's gateway on EKS is an NLB the controller makes)
-OFF = {"traffic.loadBalancerController": {"traffic": {"istio": {"enabled": False}}}}
 
 
-def switch_keys() -> list[tuple[str, str]]:
-    """(section, key) for every leaf key inside a section with its own enabled switch."""
-    sections = [r.key for r in applies.RULES if r.section]
-    return [(s, k) for s in sections for k, _ in LEAVES if k.startswith(f"{s}.") and k != f"{s}.enabled"]
+def switch_sections() -> list[str]:
+    return [r.key for r in applies.RULES if r.section]
 
 
-def test_every_switch_section_has_a_sample():
-    assert sorted(ON) == sorted(r.key for r in applies.RULES if r.section)
+def full_section(section: str) -> dict[str, Any]:
+    """Every first-level key of ``section``: its defaults (by config key), and ``GIVEN`` in place of some."""
+    model = gates.config_value(parse_settings(R, "dev"), section)
+    return {**model.model_dump(by_alias=True, exclude_none=True), **GIVEN.get(section, {})}
 
 
-@pytest.mark.parametrize(("section", "key"), switch_keys(), ids=[k for _, k in switch_keys()])
-def test_every_key_in_a_disabled_section_is_refused(section, key):
-    # any value: the refusal is about the key being there, before its value would matter
-    raw = {**R, **_merge(_merge(put(f"{section}.enabled", False), OFF.get(section, {})),
-                         put(key, _sample(section, key)))}
-    try:
-        parse_settings(raw, "dev")
-    except ConfigError as err:
-        text = str(err)
-        assert named(key, text) or named(key.rsplit(".", 1)[0], text) or named(section, text), text
-        return
-    pytest.fail(f"{key} accepted while {section}.enabled is false")
+def _with(section: str, value: dict[str, Any]) -> dict[str, Any]:
+    return {**R, **put(section, value)}
 
 
-def _sample(section: str, key: str) -> Any:
-    rest = key[len(section) + 1:].split(".")[0]
-    return ON[section].get(rest, {})
-
-
-def _merge(a: dict, b: dict) -> dict:
-    out = dict(a)
-    for k, v in b.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
+@pytest.mark.parametrize("section", switch_sections())
+def test_every_key_in_a_disabled_section_is_refused(section):
+    full = full_section(section)
+    # the same keys with the section on are a valid configuration: the refusal below is about the switch
+    parse_settings(_with(section, {**full, "enabled": True}), "dev", frozenset({"argocd"}))
+    with pytest.raises(ConfigError) as err:
+        parse_settings(_with(section, {**full, "enabled": False}), "dev", frozenset({"argocd"}))
+    text = str(err.value)
+    keys = sorted(set(full) - {"enabled"})
+    # every key the section holds is named, with why
+    missing = [k for k in keys
+               if f"eks-platform:{section}.{k}: has no effect: it applies when {section}.enabled is true" not in text]
+    assert missing == [], text
+    # and those keys are every documented key inside it (leaves under them included)
+    documented = {k[len(section) + 1:].split(".")[0].split("[")[0] for k, _ in LEAVES if k.startswith(f"{section}.")}
+    assert set(keys) == documented - {"enabled"}
 
 
 NO_EFFECT = [
@@ -202,7 +197,7 @@ def test_a_key_of_an_option_not_chosen_is_refused_with_why(stack, raw, key):
 
 
 def test_each_no_effect_rule_is_exercised():
-    covered = {key for _, _, key in NO_EFFECT} | {r.key for r in applies.RULES if r.section}
+    covered = {key for _, _, key in NO_EFFECT} | set(switch_sections())
     assert {r.key for r in applies.RULES} <= covered
 
 

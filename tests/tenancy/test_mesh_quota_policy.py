@@ -117,7 +117,7 @@ def test_every_injected_container_passes_the_registry_policy_of_its_namespace(ev
     for variant, ns, labels, _, _, proxy, registry in every_team:
         if labels.get(INJECTION) != "enabled" or not registry:
             continue
-        policies = [{k: p.inputs[k] for k in ("apiVersion", "kind", "metadata", "spec")} for p in registry]
+        policies = [p.k8s_object() for p in registry]
         namespace = namespace_object(ns, labels)
         assert failing(policies, injected_pod(ns, proxy, "ghcr.io/acme/app:1.0"), namespace) == {}, (variant, ns)
         # not vacuous: the same pod with the proxy from elsewhere is refused

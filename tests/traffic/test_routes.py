@@ -23,7 +23,7 @@ def custom(rec, kind):
 
 
 def obj(r):
-    return {k: r.inputs[k] for k in ("apiVersion", "kind", "metadata", "spec")}
+    return r.k8s_object()
 
 
 def chart(rec, name):
