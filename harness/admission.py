@@ -40,10 +40,8 @@ import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import yaml
-
 from components.policy.policies import CONTAINERS
-from harness import charts
+from harness import charts, yamlio
 from harness.cel_policy import evaluate, namespace_object
 from harness.mocks import Recorded, Recording
 from harness.upstream import load_yaml, upstream_file
@@ -97,8 +95,8 @@ def pod_security_policies(level: str) -> tuple[dict[str, Any], ...]:
     found = []
     for folder in LEVELS[level]:
         kustomization = upstream_file("kyverno-policies", f"pod-security-vpol/{folder}/kustomization.yaml")
-        for resource in yaml.safe_load(kustomization.read_text())["resources"]:
-            found += [d for d in yaml.safe_load_all((kustomization.parent / resource).read_text()) if d]
+        for resource in yamlio.load(kustomization.read_text())["resources"]:
+            found += [d for d in yamlio.load_all((kustomization.parent / resource).read_text()) if d]
     if level == "restricted":
         found.append(SECCOMP_SET)
     return tuple(found)

@@ -63,6 +63,7 @@ import copy
 import dataclasses
 import datetime
 import functools
+import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal
@@ -510,6 +511,21 @@ def autogen_specs(spec: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return generated
 
 
+_AUTOGEN_CACHE: dict[str, dict[str, dict[str, Any]]] = {}
+
+
+def _autogen_of(spec: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """``autogen_specs(spec)``, computed once per distinct spec (the rewrite walks every string of the spec, and a
+    policy evaluates against many objects). The specs returned are shared: evaluation only reads them."""
+    key = json.dumps(spec, sort_keys=True, default=repr)
+    found = _AUTOGEN_CACHE.get(key)
+    if found is None:
+        if len(_AUTOGEN_CACHE) >= 4096:
+            _AUTOGEN_CACHE.clear()
+        found = _AUTOGEN_CACHE[key] = autogen_specs(spec)
+    return found
+
+
 # --- evaluation -------------------------------------------------------------------------------------------------
 
 _VARIABLE_REFERENCE = re.compile(r"\bvariables\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)")
@@ -793,7 +809,7 @@ def _evaluate_vpol(policy: Mapping[str, Any], request: _Request, data: dict[str,
     if policy["kind"] == "NamespacedValidatingPolicy" and request.namespace != policy["metadata"].get("namespace"):
         return Result(name, "skip", actions=actions, detail="object outside the policy's namespace")
     own_exceptions = _exceptions_for(policy, exceptions)
-    variants = [("", spec), *((f"autogen-{shape}", s) for shape, s in autogen_specs(spec).items())]
+    variants = [("", spec), *((f"autogen-{shape}", s) for shape, s in _autogen_of(spec).items())]
     results = []
     for variant, variant_spec in variants:
         if _constraints_match(variant_spec.get("matchConstraints"), request, data["object"], data["oldObject"],

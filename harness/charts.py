@@ -21,15 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import helm_python
-import yaml
 
 import versions
+from harness import yamlio
 from harness.mocks import Recorded, Recording
 from harness.upstream import upstream_file
 
 RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
-# libyaml when PyYAML has it: the pure-Python loader would be most of a render's time
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @functools.cache
@@ -66,7 +64,7 @@ def _render(name: str, version: str, values_json: str, release: str, namespace: 
     manifests = chart.render(values=json.loads(values_json), name=release, namespace=namespace)
     # NOTES.txt is text for the user, not manifests (helm template leaves it out too)
     return tuple(doc for path, text in sorted(manifests.items()) if not path.endswith("NOTES.txt")
-                 for doc in yaml.load_all(text, Loader=_LOADER) if isinstance(doc, dict))
+                 for doc in yamlio.load_all(text) if isinstance(doc, dict))
 
 
 def render(name: str, version: str, values: Mapping[str, Any], release: str, namespace: str) -> tuple[dict, ...]:

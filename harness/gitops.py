@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import helm_python
-import yaml
 
+from harness import yamlio
 from harness.program import PROJECT_DIR
 
 GITOPS_DIR = PROJECT_DIR / "gitops"
@@ -38,8 +38,6 @@ CLUSTER_SCOPED_KINDS = frozenset({
     "PersistentVolume", "IngressClass", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration",
     "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "RuntimeClass", "NodePool", "EC2NodeClass",
 })
-# libyaml when PyYAML has it: the pure-Python loader would be most of a render's time
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def workloads() -> list[str]:
@@ -55,7 +53,7 @@ def chart(path: Path) -> helm_python.Chart:
 @functools.cache
 def _render(path: Path, values_json: str, name: str, namespace: str) -> tuple[dict, ...]:
     manifests = chart(path).render(values=json.loads(values_json), name=name, namespace=namespace)
-    return tuple(doc for text in manifests.values() for doc in yaml.load_all(text, Loader=_LOADER) if doc)
+    return tuple(doc for text in manifests.values() for doc in yamlio.load_all(text) if doc)
 
 
 def render(path: Path, values: Mapping[str, Any], name: str, namespace: str) -> tuple[dict, ...]:
@@ -77,12 +75,12 @@ def render_root(values: Mapping[str, Any]) -> tuple[dict, ...]:
 
 def environment_values(app: str, environment: str) -> dict[str, Any]:
     """values-<environment>.yaml of a workload (only what differs from its values.yaml)."""
-    return yaml.safe_load((WORKLOADS_DIR / app / f"values-{environment}.yaml").read_text()) or {}
+    return yamlio.load((WORKLOADS_DIR / app / f"values-{environment}.yaml").read_text()) or {}
 
 
 def effective_values(app: str, environment: str) -> dict[str, Any]:
     """values.yaml with values-<environment>.yaml over it: what the templates see, before the root's values."""
-    base = yaml.safe_load((WORKLOADS_DIR / app / "values.yaml").read_text())
+    base = yamlio.load((WORKLOADS_DIR / app / "values.yaml").read_text())
     return merge(base, environment_values(app, environment))
 
 

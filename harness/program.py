@@ -7,8 +7,7 @@ import runpy
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from harness import yamlio
 from harness.mocks import Recording, run
 from settings import decode_config_value
 from settings.base import OPAQUE_SECRET
@@ -24,7 +23,7 @@ def stack_names() -> list[str]:
 def secret_keys(stack: str) -> list[str]:
     """Full keys of the stack file's config that hold a ``secure:`` value (anywhere inside)."""
     path = STACKS_DIR / f"Pulumi.{stack}.yaml"
-    data = yaml.safe_load(path.read_text()) or {}
+    data = yamlio.load(path.read_text()) or {}
     return sorted(k for k, v in (data.get("config") or {}).items() if "'secure'" in repr(v))
 
 
@@ -34,7 +33,7 @@ def stack_config(stack: str) -> dict[str, Any]:
     path = STACKS_DIR / f"Pulumi.{stack}.yaml"
     if not path.exists():
         raise FileNotFoundError(f"no stack file {path.relative_to(PROJECT_DIR)}; stacks: {stack_names()}")
-    data = yaml.safe_load(path.read_text()) or {}
+    data = yamlio.load(path.read_text()) or {}
     return {k: _stub_secrets(v) for k, v in (data.get("config") or {}).items()}
 
 

@@ -23,11 +23,10 @@ from typing import Any
 import jsonschema
 import yaml
 
+from harness import yamlio
 from harness.program import PROJECT_DIR
 
 ENV = "EKS_PLATFORM_UPSTREAM"
-# libyaml when PyYAML has it (five times faster on the large CRD files)
-_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 SHARED_DIR = PROJECT_DIR.parent / "shared" / "upstream"
 CACHE_DIR = PROJECT_DIR / ".upstream-cache"
 LOCK_FILE = PROJECT_DIR / "upstream.lock.json"
@@ -71,7 +70,7 @@ def upstream_file(folder: str, name: str) -> Path:
 @functools.cache
 def load_yaml(folder: str, name: str) -> Any:
     """A locked file's YAML, parsed once per process: callers only read it."""
-    return yaml.load(upstream_file(folder, name).read_text(), Loader=_FAST_LOADER)
+    return yamlio.load(upstream_file(folder, name).read_text())
 
 
 # --- chart values --------------------------------------------------------------------------------------
@@ -153,7 +152,7 @@ def missing_value_paths(values: Mapping[str, Any], upstream: Any, free_form: Ite
 @functools.cache
 def _documents(rel: str) -> list[Any]:
     """The YAML documents of a locked file, parsed once (Istio's CRD file serves four API groups)."""
-    return list(yaml.load_all(_text(rel), Loader=_FAST_LOADER))
+    return list(yamlio.load_all(_text(rel)))
 
 
 @functools.cache

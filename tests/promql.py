@@ -3,11 +3,9 @@ metric names a parsed expression uses."""
 
 from __future__ import annotations
 
-import yaml
+from harness import PROJECT_DIR, yamlio
 
-from harness import PROJECT_DIR
-
-FIXTURE = yaml.safe_load((PROJECT_DIR / "tests" / "fixtures" / "metrics.yaml").read_text())
+FIXTURE = yamlio.load((PROJECT_DIR / "tests" / "fixtures" / "metrics.yaml").read_text())
 
 
 def documented(*exporters: str) -> set[str]:

@@ -32,9 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from harness import Recording
+from harness import Recording, yamlio
 from settings import Settings
 from settings.types import quantity
 
@@ -54,12 +52,12 @@ MIB = 2**20
 
 @functools.cache
 def load_requests(path: Path = REQUESTS_FILE) -> dict[str, Any]:
-    return yaml.safe_load(path.read_text())
+    return yamlio.load(path.read_text())
 
 
 @functools.cache
 def load_instances(path: Path = INSTANCES_FILE) -> dict[str, Any]:
-    return yaml.safe_load(path.read_text())
+    return yamlio.load(path.read_text())
 
 
 def table_problems(table: dict[str, Any]) -> list[str]:

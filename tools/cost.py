@@ -15,9 +15,7 @@ import functools
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from harness import Recorded, Recording
+from harness import Recorded, Recording, yamlio
 from settings import Settings
 from settings.types import quantity
 
@@ -34,7 +32,7 @@ FARGATE_OVERHEAD_GB = 0.25
 
 @functools.cache
 def load_prices(path: Path = PRICES_FILE) -> dict[str, Any]:
-    return yaml.safe_load(path.read_text())
+    return yamlio.load(path.read_text())
 
 
 def table_problems(prices: dict[str, Any]) -> list[str]:

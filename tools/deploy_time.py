@@ -14,9 +14,7 @@ import functools
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from harness import Recorded, Recording
+from harness import Recorded, Recording, yamlio
 from harness.graph import critical_path, descendants_of, edges
 
 DURATIONS_FILE = Path(__file__).resolve().parent.parent / "data" / "durations.yaml"
@@ -30,7 +28,7 @@ FARGATE_PROFILE = "aws:eks/fargateProfile:FargateProfile"
 
 @functools.cache
 def load_durations(path: Path = DURATIONS_FILE) -> dict[str, Any]:
-    return yaml.safe_load(path.read_text())
+    return yamlio.load(path.read_text())
 
 
 def chart_name(chart: str) -> str:

@@ -18,7 +18,7 @@ import sys
 import venv
 from pathlib import Path
 
-import yaml
+from harness import yamlio
 
 MANIFEST = "PulumiPolicy.yaml"
 
@@ -32,7 +32,7 @@ def pack_virtualenv(pack: Path) -> Path | None:
     manifest = pack / MANIFEST
     if not manifest.exists():
         return None
-    data = yaml.safe_load(manifest.read_text()) or {}
+    data = yamlio.load(manifest.read_text()) or {}
     runtime = data.get("runtime")
     name = runtime.get("name") if isinstance(runtime, dict) else runtime
     if name != "python":

@@ -23,11 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 import versions
 from components.core import support
-from harness import Recording, charts, gitops, run_stack, stack_config
+from harness import Recording, charts, gitops, run_stack, stack_config, yamlio
 from harness.program import PROJECT_DIR
 from settings import Settings, parse_settings
 
@@ -90,7 +88,7 @@ def check_step(current: str, to: str) -> None:
 
 
 def deprecated_apis() -> dict[str, Any]:
-    return yaml.safe_load(DEPRECATED_APIS_FILE.read_text())
+    return yamlio.load(DEPRECATED_APIS_FILE.read_text())
 
 
 def api_status(api_version: str, kind: str, target: str, table: dict[str, Any]) -> tuple[str, str, str] | None:

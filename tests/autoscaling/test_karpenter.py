@@ -8,11 +8,10 @@ import json
 import re
 
 import pytest
-import yaml
 
 import versions
 from components.autoscaling.karpenter import TYPE, Karpenter, KarpenterAddOn, KarpenterArgs
-from harness import ACCOUNT_ID, run_stack, stack_config, stack_names
+from harness import ACCOUNT_ID, run_stack, stack_config, stack_names, yamlio
 from harness.fakes import CLUSTER, fake_eks_handle
 from harness.upstream import load_cfn, missing_value_paths
 from harness.upstream import schema_errors as crd_schema_errors
@@ -67,7 +66,7 @@ def cfn_resources() -> dict:
 
 @functools.cache
 def chart_values_yaml() -> dict:
-    return yaml.safe_load(upstream("karpenter", "values.yaml").read_text())
+    return yamlio.load(upstream("karpenter", "values.yaml").read_text())
 
 
 def substitute(text: str, params: dict[str, str]) -> str:
@@ -105,7 +104,7 @@ OUR_POLICY = {"NodeLifecyclePolicy": "node-lifecycle", "IAMIntegrationPolicy": "
 # --- pins ------------------------------------------------------------------------------------------
 
 def test_charts_are_pinned_to_the_upstream_chart_version():
-    chart = yaml.safe_load(upstream("karpenter", "Chart.yaml").read_text())
+    chart = yamlio.load(upstream("karpenter", "Chart.yaml").read_text())
     for name in ("karpenter", "karpenter-crd"):
         pinned = versions.CHARTS[name]
         assert (pinned.repo, pinned.name, pinned.version) == ("oci://public.ecr.aws/karpenter", name, chart["version"])

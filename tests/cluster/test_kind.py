@@ -4,7 +4,6 @@ handle, metrics-server on kind, the local stack as a whole, and bad config."""
 from __future__ import annotations
 
 import pytest
-import yaml
 from pulumi.runtime import rpc
 
 import versions
@@ -18,7 +17,7 @@ from components.cluster.kind import (
     delete_command,
     kind_config,
 )
-from harness import run_stack
+from harness import run_stack, yamlio
 from tests.conftest import assert_config_error, make_settings, run
 
 COMMAND = "command:local:Command"
@@ -46,7 +45,7 @@ def test_the_control_plane_owns_the_ingress_ports_on_localhost_and_is_labelled_f
         {"containerPort": HTTP_NODE_PORT, "hostPort": 80, "listenAddress": "127.0.0.1", "protocol": "TCP"},
         {"containerPort": HTTPS_NODE_PORT, "hostPort": 443, "listenAddress": "127.0.0.1", "protocol": "TCP"}]
     (patch,) = control_plane["kubeadmConfigPatches"]
-    assert yaml.safe_load(patch) == {"kind": "InitConfiguration",
+    assert yamlio.load(patch) == {"kind": "InitConfiguration",
                                      "nodeRegistration": {"kubeletExtraArgs": {"node-labels": "ingress-ready=true"}}}
     workers = kind_config(args(workers=2))["nodes"][1:]
     assert not any("extraPortMappings" in w or "kubeadmConfigPatches" in w for w in workers)
@@ -78,7 +77,7 @@ def test_cluster_command_feeds_the_config_on_stdin_and_any_config_change_replace
     rec = build(workers=1)
     cluster = rec.named("local-kind-cluster")
     assert cluster.type == COMMAND
-    assert yaml.safe_load(cluster.inputs["stdin"]) == kind_config(args(workers=1))
+    assert yamlio.load(cluster.inputs["stdin"]) == kind_config(args(workers=1))
     assert cluster.inputs["triggers"] == ["eks-platform-local", cluster.inputs["stdin"]]
     assert cluster.delete_before_replace is True
     other = build(workers=3).named("local-kind-cluster")

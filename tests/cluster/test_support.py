@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-import yaml
 
 import versions
 from components.core import support
-from harness import Recording, charts, run_stack
+from harness import Recording, charts, run_stack, yamlio
 from settings import ConfigError
 from tests.conftest import make_settings
 
@@ -35,7 +34,7 @@ def test_the_ledger_agrees_with_the_charts_own_kube_version(key):
     """Reads Chart.yaml from the archive at the pin: where the chart states a kubeVersion, the ledger
     records it and its lower bound is no lower than the chart's."""
     pinned = versions.CHARTS[key]
-    chart = yaml.safe_load((charts.chart_dir(pinned.name, pinned.version) / "Chart.yaml").read_text())
+    chart = yamlio.load((charts.chart_dir(pinned.name, pinned.version) / "Chart.yaml").read_text())
     entry = versions.SUPPORT[key]
     stated = chart.get("kubeVersion")
     assert entry.kube_version == stated, (key, stated)

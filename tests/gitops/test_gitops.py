@@ -24,10 +24,9 @@ import helm_python
 import kubernetes_validate
 import kubernetes_validate.utils
 import pytest
-import yaml
 
 import versions
-from harness import PROJECT_DIR, stack_config, stack_names
+from harness import PROJECT_DIR, stack_config, stack_names, yamlio
 from harness.gitops import (
     CLUSTER_SCOPED_KINDS,
     ENVIRONMENTS,
@@ -170,7 +169,7 @@ def test_render_and_validation_packages_are_pinned():
 # --- the root chart: the contract with the Argo CD add-on ---------------------------------------------
 
 def test_root_values_hold_the_contract_keys_with_safe_defaults():
-    values = yaml.safe_load((ROOT_CHART / "values.yaml").read_text())
+    values = yamlio.load((ROOT_CHART / "values.yaml").read_text())
     assert {"environment", "repoURL", "targetRevision", "project", "exposure", "hostname"} <= set(values)
     assert values["project"] == PROJECT and values["exposure"] == "istio" and values["hostname"] == ""
     assert values["repoURL"] == "", "no default repository: a root pointing at the wrong one would prune"
@@ -570,7 +569,7 @@ def test_images_are_pinned_by_tag_and_digest(app):
 
 @pytest.mark.parametrize("app", APPS)
 def test_environments_differ_only_where_they_must(app):
-    base = yaml.safe_load((WORKLOADS_DIR / app / "values.yaml").read_text())
+    base = yamlio.load((WORKLOADS_DIR / app / "values.yaml").read_text())
     for environment in ENVIRONMENTS:
         path = WORKLOADS_DIR / app / f"values-{environment}.yaml"
         assert path.is_file(), f"{path.relative_to(PROJECT_DIR)} is missing: the root asks for it"
@@ -651,7 +650,7 @@ def test_the_render_tool_prints_what_argo_cd_would_sync(argv, capsys):
     from tools import render_gitops
 
     assert render_gitops.main(argv) == 0
-    printed = tuple(yaml.safe_load_all(capsys.readouterr().out))
+    printed = tuple(yamlio.load_all(capsys.readouterr().out))
     if "--app" in argv:
         assert printed == render_workload(SAMPLE, "local", "istio")
     else:
@@ -661,5 +660,5 @@ def test_the_render_tool_prints_what_argo_cd_would_sync(argv, capsys):
 @pytest.mark.parametrize("app", APPS)
 def test_a_workload_chart_is_named_after_its_folder(app):
     # a copied chart that keeps the sample's name labels its objects app.kubernetes.io/name: sample-app
-    meta = yaml.safe_load((WORKLOADS_DIR / app / "Chart.yaml").read_text())
+    meta = yamlio.load((WORKLOADS_DIR / app / "Chart.yaml").read_text())
     assert meta["apiVersion"] == "v2" and meta["name"] == app

@@ -4,6 +4,7 @@ round trip it replaces, CRD validators come from the same schemas, and the colle
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import gc
 import json
@@ -11,7 +12,7 @@ import json
 import pulumi
 import pytest
 
-from harness import Recording, run, run_stack
+from harness import Recording, mocks, run, run_stack
 from harness import upstream as up
 from harness.mocks import _plain
 
@@ -100,3 +101,33 @@ def test_a_fresh_recording_is_a_new_evaluation():
     # the same resources with the same inputs (registration order follows the SDK's worker threads)
     cached = {r.urn: r.inputs for r in run_stack("local")}
     assert {r.urn: r.inputs for r in fresh} == cached
+
+
+
+def _pending() -> set[asyncio.Task]:
+    return set(asyncio.all_tasks(asyncio.get_event_loop_policy().get_event_loop()))
+
+
+def test_what_a_raising_evaluation_left_in_flight_is_cancelled_before_the_next():
+    # an apply that fails while another is still to run: the SDK raises with that work still pending
+    def raising():
+        pulumi.Output.from_input(1).apply(
+            lambda v: [pulumi.CustomResource("test:index:Thing", f"late-{i}", {}) for i in range(5)])
+        pulumi.CustomResource("test:index:Thing", "bad", {"x": pulumi.Output.from_input(0).apply(lambda v: 1 / v)})
+
+    with pytest.raises(ZeroDivisionError):
+        run(raising)
+    left = _pending()
+    assert left, "the raising evaluation left nothing in flight: this test no longer exercises the drain"
+    mocks._drain_previous_evaluation()  # what the next run() does first
+    assert not _pending(), "the earlier evaluation's tasks would run into the next evaluation"
+    rec = run(lambda: pulumi.CustomResource("test:index:Thing", "next", {}))
+    assert [r.name for r in rec] == ["next"]
+
+
+def test_a_finished_evaluation_leaves_nothing_in_flight():
+    # the drain is skipped after a finished evaluation (it walks every task the process keeps): that is
+    # only right while a finished evaluation leaves no task pending
+    for stack in ("dev", "local"):
+        run_stack(stack, recording=Recording())
+        assert not _pending(), stack

@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from harness import PROJECT_DIR
+from harness import PROJECT_DIR, yamlio
 
 pytestmark = pytest.mark.integration
 
@@ -185,9 +185,8 @@ def _dry_run_pod(namespace: str, name: str) -> subprocess.CompletedProcess:
     """`kubectl apply --dry-run=server` of an example Pod: it goes through the admission webhooks."""
     from pathlib import Path
 
-    import yaml
 
-    doc = yaml.safe_load((Path(__file__).parent.parent / "fixtures" / "kyverno" / name).read_text())
+    doc = yamlio.load((Path(__file__).parent.parent / "fixtures" / "kyverno" / name).read_text())
     doc["metadata"]["namespace"] = namespace
     return subprocess.run(["kubectl", "--context", CONTEXT, "apply", "--dry-run=server", "-f", "-"],
                           input=json.dumps(doc), capture_output=True, text=True, timeout=60)

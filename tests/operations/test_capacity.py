@@ -13,9 +13,8 @@ import dataclasses
 import functools
 
 import pytest
-import yaml
 
-from harness import Recorded, Recording, run_stack, stack_config
+from harness import Recorded, Recording, run_stack, stack_config, yamlio
 from harness.urns import VARIANTS
 from settings import parse_settings
 from tests.conftest import upstream
@@ -64,7 +63,7 @@ def test_every_default_has_a_source_and_quantities():
 @functools.cache
 def _values_yaml(file: str) -> dict:
     folder, name = file.split("/", 1)
-    return yaml.safe_load(upstream(folder, name).read_text())
+    return yamlio.load(upstream(folder, name).read_text())
 
 
 def _upstream_value(values: dict, path: str):

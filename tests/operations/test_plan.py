@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from harness import yamlio
 from tools import plan
 
 
@@ -62,10 +63,9 @@ def test_plan_warns_about_spot_and_support_end_and_counts_elastic_ips():
 
 
 def test_plan_of_the_kind_stack_shows_the_generated_config(capsys):
-    import yaml
 
     data = plan.build_plan("local")
-    config = yaml.safe_load(data["kindConfig"])
+    config = yamlio.load(data["kindConfig"])
     assert config["kind"] == "Cluster" and [n["role"] for n in config["nodes"]] == ["control-plane", "worker", "worker"]
     # (the one warning: the stack file names no repository for Argo CD's root Application)
     assert [w.split(":")[0] for w in data["warnings"]] == ["argocd.repoUrl is not set"]

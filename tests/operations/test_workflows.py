@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
+from harness import yamlio
 from harness.program import PROJECT_DIR, secret_keys, stack_config, stack_names
 from settings import parse_settings
 from settings.base import TIERS
@@ -36,7 +37,7 @@ VAR_REF = re.compile(r"\bvars\.([A-Za-z_][A-Za-z0-9_]*)")
 
 
 def load(path: Path) -> dict[str, Any]:
-    data = yaml.safe_load(path.read_text())
+    data = yamlio.load(path.read_text())
     # YAML 1.1 reads the key `on` as the boolean True
     if True in data:
         data["on"] = data.pop(True)
@@ -369,7 +370,7 @@ def test_pulumi_steps_use_the_documented_backend_cli_and_policy_pack(workflows):
 
 
 def test_pulumi_jobs_set_up_python_and_the_venv_pulumi_yaml_names(workflows, actions):
-    project = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())
+    project = yamlio.load((PROJECT_DIR / "Pulumi.yaml").read_text())
     venv = project["runtime"]["options"]["virtualenv"]
     setup = actions[Path(SETUP_ACTION).name]["runs"]
     assert setup["using"] == "composite"

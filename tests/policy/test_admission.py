@@ -11,9 +11,8 @@ import copy
 from pathlib import Path
 
 import pytest
-import yaml
 
-from harness import admission, charts, run_stack
+from harness import admission, charts, run_stack, yamlio
 from harness.urns import VARIANTS
 from tests.conftest import DEV_SHARED_VARIANTS, every_variant_recording
 
@@ -33,7 +32,7 @@ def variants():
 
 def team_pods(rec) -> list[tuple[str, dict[str, str], tuple[dict, ...]]]:
     """A pod that meets every baseline control (the Kyverno example), in every team namespace of ``rec``."""
-    base = yaml.safe_load(EXAMPLE.read_text())
+    base = yamlio.load(EXAMPLE.read_text())
     out = []
     for ns, labels in admission.namespace_labels(rec).items():
         if "platform.eks/team" in labels:

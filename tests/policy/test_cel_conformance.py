@@ -24,9 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from harness import cel_policy
+from harness import cel_policy, yamlio
 from harness.cel_policy import Result, UnsupportedPolicy
 from harness.upstream import upstream_file
 
@@ -70,7 +69,7 @@ def _roots() -> dict[str, Path]:
 def _docs(path: Path) -> list[Any]:
     if path.suffix == ".json":
         return [json.loads(path.read_text())]
-    return [d for d in yaml.safe_load_all(path.read_text()) if d]
+    return [d for d in yamlio.load_all(path.read_text()) if d]
 
 
 def _files(base: Path, names: Any) -> list[Path]:

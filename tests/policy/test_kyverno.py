@@ -9,13 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
 import versions
 from components.core.handle import SYSTEM_NODE_LABEL, SYSTEM_TOLERATIONS
 from components.policy.kyverno import CONTROLLERS, NAMESPACE, PLATFORM_NAMESPACES, TYPE, KyvernoAddOn
 from components.policy.policies import TEAM_LABEL
-from harness import run_stack
+from harness import run_stack, yamlio
 from harness.cel_policy import evaluate, failing, namespace_object
 from harness.upstream import load_yaml, missing_value_paths, schema_errors
 from settings import parse_settings
@@ -204,7 +203,7 @@ def test_policy_names_never_move_with_the_registry_list(dev, configured):
 
 
 def _example(control: str, name: str, namespace: str) -> dict:
-    doc = yaml.safe_load((EXAMPLES / control / name).read_text())
+    doc = yamlio.load((EXAMPLES / control / name).read_text())
     return {**doc, "metadata": {**doc["metadata"], "namespace": namespace}}
 
 

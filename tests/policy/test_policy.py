@@ -12,7 +12,6 @@ from typing import Any
 
 import pulumi_policy
 import pytest
-import yaml
 from pulumi.runtime import config as runtime_config
 from pulumi_policy import (
     EnforcementLevel,
@@ -26,7 +25,7 @@ from pulumi_policy import (
 from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
 import versions
-from harness import run_stack, stack_config, stack_names
+from harness import run_stack, stack_config, stack_names, yamlio
 from harness.urns import VARIANTS
 from policy import rules
 from policy.pack import build_policies
@@ -422,7 +421,7 @@ def test_pack_policies_run_the_rule_functions_on_engine_arguments():
 
 
 def test_pulumi_policy_yaml_runs_the_pack_in_the_projects_venv_with_one_set_of_pins():
-    spec = yaml.safe_load((POLICY_DIR / "PulumiPolicy.yaml").read_text())
+    spec = yamlio.load((POLICY_DIR / "PulumiPolicy.yaml").read_text())
     assert spec["runtime"]["name"] == "python"
     # the CLI's pulumi-analyzer-policy-python resolves the virtualenv from the pack's folder
     assert (POLICY_DIR / spec["runtime"]["options"]["virtualenv"]).resolve() == (ROOT / ".venv").resolve()

@@ -9,7 +9,7 @@ import pytest
 
 import versions
 from components.storage.efs_csi import TYPE, EfsCsiAddOn, EfsCsiArgs, EfsCsiDriver, mount_target_subnets
-from harness import run_stack
+from harness import run_stack, yamlio
 from harness.fakes import OIDC_ISSUER, fake_eks_handle, fake_kind_handle
 from harness.urns import VARIANTS
 from settings import ConfigError, parse_settings
@@ -279,11 +279,10 @@ def test_bad_config_names_the_key_and_what_is_valid(efs, key, valid):
 
 def test_example_claims_a_shared_volume_of_the_efs_class(rec):
     import kubernetes_validate
-    import yaml
 
     from harness import PROJECT_DIR
 
-    docs = list(yaml.safe_load_all((PROJECT_DIR / "examples" / "efs-shared-volume.yaml").read_text()))
+    docs = list(yamlio.load_all((PROJECT_DIR / "examples" / "efs-shared-volume.yaml").read_text()))
     for doc in [*docs, rec.one(SC).inputs]:
         kubernetes_validate.validate(doc, "1.36", strict=True)  # raises on a schema error
     claim, deployment = docs

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import pulumi_aws as aws
 import pytest
-import yaml
 
 import versions
 from components.cluster.kind import HTTP_NODE_PORT, HTTPS_NODE_PORT
 from components.traffic.istio import GATEWAY, TYPE, Istio, IstioArgs
-from harness import PROJECT_DIR, run_stack
+from harness import PROJECT_DIR, run_stack, yamlio
 from harness.fakes import fake_eks_handle, fake_kind_handle
 from harness.upstream import load_yaml, missing_value_paths, schema_errors
 from tests.conftest import assert_config_error, make_settings, run
@@ -141,11 +140,11 @@ def test_every_istio_custom_resource_validates_against_the_crds(rec):
 
 
 def test_examples_validate_against_the_crds():
-    docs = list(yaml.safe_load_all((PROJECT_DIR / "examples" / "istio-gateway.yaml").read_text()))
+    docs = list(yamlio.load_all((PROJECT_DIR / "examples" / "istio-gateway.yaml").read_text()))
     assert {d["kind"] for d in docs} == {"Gateway", "VirtualService"}
     for doc in docs:
         assert schema_errors(doc) == [], doc["kind"]
-    (ingress,) = yaml.safe_load_all((PROJECT_DIR / "examples" / "alb-ingress.yaml").read_text())
+    (ingress,) = yamlio.load_all((PROJECT_DIR / "examples" / "alb-ingress.yaml").read_text())
     assert ingress["kind"] == "Ingress" and ingress["spec"]["ingressClassName"] == "alb"
 
 
