@@ -109,6 +109,13 @@ SUBCHART_KEYS: dict[str, dict[str, str]] = {
         # --metric-labels-allowlist (templates/deployment.yaml)
         "kube-state-metrics.metricLabelsAllowlist":
             "prometheus-community/helm-charts charts/kube-state-metrics/values.yaml @ kube-state-metrics-8.4.0",
+        # the subcharts' values.yaml in the pinned archive (charts/kube-prometheus-stack-88.5.3.tgz:
+        # charts/grafana, charts/kube-state-metrics; tests/harness/test_upstream_contract.py reads them)
+        "kube-state-metrics.resources": "charts/kube-state-metrics/values.yaml",
+        "kube-state-metrics.tolerations": "charts/kube-state-metrics/values.yaml",
+        "grafana.resources": "charts/grafana/values.yaml",
+        "grafana.sidecar.resources": "charts/grafana/values.yaml",
+        "grafana.tolerations": "charts/grafana/values.yaml",
     },
 }
 

@@ -222,6 +222,11 @@ class ClusterSettings(Model):
     """VPC CNI prefix delegation (ENABLE_PREFIX_DELEGATION, WARM_PREFIX_TARGET 1): each ENI slot holds a /28 of
     16 pod addresses, so a Nitro node's pod limit is 110 instead of its ENI limit (17 on a t4g.medium). Needs
     free /28 blocks in the private subnets; a change reaches nodes as they are replaced."""
+    shared_system_nodes: bool = tiered(dev=True, staging=False, prod=False)
+    """The platform's pods that need no system node (the Istio ingress gateway, Grafana, kube-state-metrics)
+    tolerate the system node group's taint, so an idle cluster runs no other node for them: dev's default,
+    where the system nodes have the room (tools/capacity.py counts them). Off, they run on Karpenter's (or
+    the workers') nodes beside the workloads, and at least one such node always runs."""
     api_access_cidrs: list[Cidr] = Field(default_factory=list)
     """Networks allowed to reach the private API endpoint on 443 (where pulumi up and kubectl run:
     a runner, VPN or bastion); empty means the VPC CIDR. 0.0.0.0/0 is refused."""

@@ -376,6 +376,11 @@ class KarpenterSettings(Model):
         prod={"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
     )
     """CPU and memory requests and limits of each controller replica."""
+    replicas: between(1, 2) = tiered(dev=1, staging=2, prod=2)
+    """Controller replicas. Two (the chart's default) spread over two zones and hosts, and a new leader takes over
+    at once when one goes; dev runs one, which the system nodes' capacity needs once they also hold the gateway,
+    Grafana and kube-state-metrics (cluster.sharedSystemNodes): while it restarts, say on a system node's
+    replacement, no node is launched or removed for a minute or so."""
     zonal_shift: bool = False
     """Respect EKS zonal shifts when launching nodes (chart settings.enableZonalShift)."""
     spot_service_linked_role: bool = False

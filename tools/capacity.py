@@ -288,6 +288,9 @@ SPECS: dict[str, tuple[Spec, ...]] = {
         Spec(key="aws-load-balancer-controller/controller", name="AWS Load Balancer Controller",
              replicas="replicaCount", resources="resources", selector=("nodeSelector",),
              tolerations=("tolerations",)),),
+    # on AWS the gateway is autoscaled: its HPA keeps minReplicas (components/traffic/istio.py)
+    "gateway": (Spec(key="istio-gateway/gateway", name="Istio ingress gateway", replicas="autoscaling.minReplicas",
+                     resources="resources", selector=("nodeSelector",), tolerations=("tolerations",)),),
     "istiod": (Spec(key="istiod/pilot", name="istiod", replicas="replicaCount", resources="resources",
                     selector=("nodeSelector",), tolerations=("tolerations",)),),
     "cni": (Spec(key="istio-cni/node", name="Istio CNI node agent", kind="DaemonSet", resources="resources",
@@ -308,6 +311,18 @@ SPECS: dict[str, tuple[Spec, ...]] = {
              follows="kube-prometheus-stack/alertmanager"),
         Spec(key="kube-prometheus-stack/operator", name="Prometheus operator", resources="prometheusOperator.resources",
              selector=("prometheusOperator.nodeSelector",), tolerations=("prometheusOperator.tolerations",)),
+        Spec(key="kube-prometheus-stack/grafana", name="Grafana", replicas="grafana.replicas",
+             resources="grafana.resources", selector=("grafana.nodeSelector",), tolerations=("grafana.tolerations",),
+             enabled=("grafana.enabled", True)),
+        # the dashboards and datasources sidecars (kube-prometheus-stack turns both on); sidecar.resources is theirs
+        Spec(key="kube-prometheus-stack/grafana-sidecar", name="grafana-sc-dashboard",
+             resources="grafana.sidecar.resources", follows="kube-prometheus-stack/grafana"),
+        Spec(key="kube-prometheus-stack/grafana-sidecar", name="grafana-sc-datasources",
+             resources="grafana.sidecar.resources", follows="kube-prometheus-stack/grafana"),
+        Spec(key="kube-prometheus-stack/kube-state-metrics", name="kube-state-metrics",
+             replicas="kube-state-metrics.replicas", resources="kube-state-metrics.resources",
+             selector=("kube-state-metrics.nodeSelector",), tolerations=("kube-state-metrics.tolerations",),
+             enabled=("kubeStateMetrics.enabled", True)),
         Spec(key="kube-prometheus-stack/node-exporter", name="node-exporter", kind="DaemonSet",
              resources="prometheus-node-exporter.resources", tolerations=("prometheus-node-exporter.tolerations",),
              enabled=("nodeExporter.enabled", True)),
@@ -409,9 +424,12 @@ def _on_fargate(rec: Recording, namespace: str, labels: dict[str, str]) -> bool:
                for p in rec.of_type("aws:eks/fargateProfile:FargateProfile") for sel in p.inputs.get("selectors") or [])
 
 
-def workloads(rec: Recording, table: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+def workloads(rec: Recording, table: dict[str, Any] | None = None,
+              elsewhere: list[str] | None = None) -> list[dict[str, Any]]:
     """Every workload of the recorded releases and add-ons that lands on the system nodes (see the
-    module docstring), with its replicas, per-pod requests and where each number comes from."""
+    module docstring), with its replicas, per-pod requests and where each number comes from. ``elsewhere``
+    gets the names of the Deployments and StatefulSets that can't land there (no system toleration): they keep
+    a Karpenter or worker node running even with no workload."""
     table = table or load_requests()
     out: list[dict[str, Any]] = []
     for chart, where, namespace, values in _sources(rec):
@@ -426,9 +444,13 @@ def workloads(rec: Recording, table: dict[str, Any] | None = None) -> list[dict[
                 # a sidecar adds its requests to every pod of the workload it runs in
                 parent = by_key.get(spec.follows)
                 if parent is not None:
-                    parent["cpu"] += int(quantity(default["cpu"]) * 1000)
-                    parent["memoryMiB"] += float(quantity(default["memory"]) / MIB)
-                    parent["sidecars"].append(f"{spec.name}: default: {default['source']}")
+                    set_requests = _requests(_get(values, spec.resources)) if spec.resources else None
+                    cpu, mem = set_requests or (int(quantity(default["cpu"]) * 1000),
+                                                float(quantity(default["memory"]) / MIB))
+                    parent["cpu"] += cpu
+                    parent["memoryMiB"] += mem
+                    parent["sidecars"].append(f"{spec.name}: {where}: {spec.resources}" if set_requests
+                                              else f"{spec.name}: default: {default['source']}")
                 continue
             selector = _first(values, spec.selector)
             tolerations = _first(values, spec.tolerations)
@@ -438,6 +460,9 @@ def workloads(rec: Recording, table: dict[str, Any] | None = None) -> list[dict[
             if selector and not pinned:
                 continue  # it selects other nodes (Fargate, a pool of its own)
             if not pinned and not tolerates:
+                if elsewhere is not None and spec.kind != "DaemonSet" and not _on_fargate(rec, namespace,
+                                                                                          spec.pod_labels):
+                    elsewhere.append(spec.name)
                 continue  # it can't land on tainted nodes: Karpenter's nodes take it
             if spec.kind != "DaemonSet" and _on_fargate(rec, namespace, spec.pod_labels):
                 continue  # a Fargate profile selects it: it runs on Fargate

@@ -18,6 +18,7 @@ from typing import Any
 from harness import Recorded, Recording, yamlio
 from settings import Settings
 from settings.types import quantity
+from tools import capacity
 
 PRICES_FILE = Path(__file__).resolve().parent.parent / "data" / "prices.yaml"
 TARGETS = {"dev": 120.0}
@@ -224,9 +225,10 @@ def _variable(s: Settings, rec: Recording, p: _Pricer) -> list[dict[str, Any]]:
     assume = p.table["assumptions"]["karpenterVcpuRate"]
     per_vcpu = p.instance_monthly(assume["instance"]) / assume["vcpus"]  # type: ignore[operator]
     spot = p.table["spotDiscount"]
-    # the platform's own pods that run on Karpenter's nodes (components/core/registry.py says which)
-    resident = [*(["Istio ingress gateway"] if s.traffic.istio.enabled else []),
-                *(["Grafana", "kube-state-metrics"] if s.observability.metrics.enabled else [])]
+    # the platform's own Deployments and StatefulSets that can't run on the system nodes (tools/capacity.py)
+    resident: list[str] = []
+    capacity.workloads(rec, elsewhere=resident)
+    resident = sorted(set(resident))
     for pool in (r for r in rec if r.inputs.get("kind") == "NodePool"):
         spec = pool.inputs.get("spec") or {}
         cpu = (spec.get("limits") or {}).get("cpu")

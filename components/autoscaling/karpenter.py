@@ -192,8 +192,8 @@ def chart_values(cluster: ClusterHandle, config: KarpenterSettings, *, queue_nam
             "enableZonalShift": config.zonal_shift,
         },
         "serviceAccount": {"name": SERVICE_ACCOUNT},
-        # two replicas with the chart's required zone spread need nodes in two zones
-        "replicas": 2 if cluster.az_count >= 2 else 1,
+        # two replicas with the chart's required zone spread need nodes in two zones (an AWS stack has two or more)
+        "replicas": config.replicas if cluster.az_count >= 2 else 1,
         "controller": {"resources": {
             "requests": {"cpu": requests.cpu, "memory": requests.memory},
             "limits": {"cpu": res.limits.cpu, "memory": res.limits.memory},

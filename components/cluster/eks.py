@@ -25,7 +25,7 @@ from components.core.common import (
     service_trust,
     statement,
 )
-from components.core.handle import AwsFacts, ClusterHandle
+from components.core.handle import SYSTEM_TOLERATIONS, AwsFacts, ClusterHandle
 from components.core.names import access_entry_aliases, principal_slug
 from settings.aws import ClusterSettings
 from settings.base import ConfigError
@@ -286,7 +286,9 @@ class EksCluster(PlatformComponent):
         facts = self.aws_facts
         return ClusterHandle(physical_name=self._args.cluster_name, name=self.cluster.name,
                              version=self._args.settings.version, endpoint=self.cluster.endpoint,
-                             provider=self.provider, aws=facts, az_count=self._args.az_count)
+                             provider=self.provider, aws=facts, az_count=self._args.az_count,
+                             shared_tolerations=(list(SYSTEM_TOLERATIONS)
+                                                 if self._args.settings.shared_system_nodes else []))
 
     def _access_entries(self, name: str, cfg: ClusterSettings, partition: str) -> list[pulumi.Resource]:
         """One entry and one policy association per principal, named after the principal so that

@@ -76,6 +76,10 @@ class ClusterHandle:
     """Node selector of cluster-critical controllers."""
     system_tolerations: list[dict[str, Any]] = field(default_factory=lambda: list(SYSTEM_TOLERATIONS))
     """Tolerations of cluster-critical controllers."""
+    shared_tolerations: list[dict[str, Any]] = field(default_factory=list)
+    """Tolerations of the platform's pods that need no system node (the Istio ingress gateway, Grafana,
+    kube-state-metrics): the system taint's when the system nodes are shared with them
+    (cluster.sharedSystemNodes), none otherwise (they run on Karpenter's or the workers' nodes)."""
     readiness: tuple[pulumi.Resource, ...] = ()
     """What Kubernetes objects and pod-running resources wait for: compute, and the add-ons the
     holder comes after."""

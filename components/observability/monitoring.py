@@ -108,8 +108,16 @@ def chart_values(cluster: ClusterHandle, s: ObservabilitySettings, loki_url: str
             slack["channel"] = s.alerts.slack_channel
         receivers.append({"name": "slack", "slack_configs": [slack]})
         alertmanager_spec["secrets"] = [SLACK_SECRET]
+    # Grafana, its two sidecars (dashboards, datasources: on in kube-prometheus-stack 88.5.3) and kube-state-metrics
+    # request what their charts' commented examples do (grafana 12.11.1 values.yaml resources 100m/128Mi,
+    # sidecar.resources 50m/50Mi; kube-state-metrics 8.4.0 values.yaml resources 10m/32Mi): the charts request
+    # nothing, which leaves them BestEffort and lets the scheduler stack them anywhere
+    shared = {"tolerations": list(cluster.shared_tolerations)} if cluster.shared_tolerations else {}
     grafana: dict[str, Any] = {"admin": {"existingSecret": GRAFANA_SECRET, "userKey": "admin-user",
-                                         "passwordKey": "admin-password"}}
+                                         "passwordKey": "admin-password"},
+                               "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
+                               "sidecar": {"resources": {"requests": {"cpu": "50m", "memory": "50Mi"}}},
+                               **shared}
     if s.grafana.exposure == "alb":
         # the chart's Ingress (its values: grafana.ingress.{enabled, ingressClassName, annotations, hosts, path})
         grafana["ingress"] = {"enabled": True, "ingressClassName": "alb", "hosts": [s.grafana.hostname], "path": "/",
@@ -128,9 +136,12 @@ def chart_values(cluster: ClusterHandle, s: ObservabilitySettings, loki_url: str
                        "receivers": receivers},
         },
         "grafana": grafana,
-        "prometheusOperator": {**system},
+        # the admission webhook's patch Jobs (Helm hooks) run once per install or upgrade; on shared system nodes
+        # they run there too instead of waking a Karpenter node (values.yaml prometheusOperator.admissionWebhooks.patch)
+        "prometheusOperator": {**system, **({"admissionWebhooks": {"patch": shared}} if shared else {})},
         # node labels on kube_node_labels, for the overview dashboard (a value of the kube-state-metrics subchart)
-        "kube-state-metrics": {"metricLabelsAllowlist": dashboards.kube_state_metrics_allowlist()},
+        "kube-state-metrics": {"metricLabelsAllowlist": dashboards.kube_state_metrics_allowlist(),
+                               "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}}, **shared},
         "kubeControllerManager": {"enabled": False},
         "kubeScheduler": {"enabled": False},
         "kubeEtcd": {"enabled": False},

@@ -139,6 +139,8 @@ def gateway_values(cluster: ClusterHandle, s: IstioSettings) -> dict[str, Any]:
         "autoscaling": {"enabled": autoscaled, "minReplicas": min_replicas, "maxReplicas": 5},
         # a budget only where two or more replicas run: the chart allows one only then (gateway values.yaml)
         **({"podDisruptionBudget": {"minAvailable": 1}} if autoscaled and min_replicas > 1 else {}),
+        # on shared system nodes (cluster.sharedSystemNodes) the gateway may run there too
+        **({"tolerations": list(cluster.shared_tolerations)} if cluster.shared_tolerations else {}),
     }
 
 

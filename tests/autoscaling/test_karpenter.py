@@ -233,7 +233,9 @@ def test_controller_values(rec):
     assert values["settings"]["clusterName"] == CLUSTER
     # the queue's NAME, not its ARN or URL
     assert values["settings"]["interruptionQueue"] == queue.outputs["name"] == CLUSTER
-    assert values["replicas"] == 2
+    # dev runs one replica (settings/karpenter.py replicas), staging and prod two across zones
+    assert values["replicas"] == 1
+    assert values_of(build("staging"))["replicas"] == 2
     # dev's request is 512Mi under the 1Gi limit (settings/karpenter.py), so two system nodes hold the platform
     assert values["controller"]["resources"] == {"requests": {"cpu": "250m", "memory": "512Mi"},
                                                  "limits": {"cpu": "1", "memory": "1Gi"}}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 import versions
+from harness import charts, yamlio
 from harness.upstream import (
     SUBCHART_KEYS,
     chart_missing_paths,
@@ -66,3 +67,17 @@ def test_the_contract_check_refuses_what_upstream_does_not_have():
                                                    "kube-state-metrics.metricLabelz"]
     assert schema_errors({"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": {"name": "x"},
                           "spec": {"template": {"spec": {}}, "weight": 1000}})
+
+
+@pytest.mark.parametrize(("chart", "path"), [(c, p) for c, paths in SUBCHART_KEYS.items() for p, where in paths.items()
+                                             if where.startswith("charts/")])
+def test_a_subchart_key_is_in_the_subcharts_values_inside_the_pinned_archive(chart, path):
+    pinned = versions.CHARTS[chart]
+    where = SUBCHART_KEYS[chart][path]
+    values = yamlio.load((charts.chart_dir(pinned.name, pinned.version) / where).read_text())
+    subchart, _, rest = path.partition(".")
+    assert where == f"charts/{subchart}/values.yaml"
+    node = values
+    for key in rest.split("."):
+        assert isinstance(node, dict) and key in node, f"{pinned.name} {pinned.version} {where} has no {rest}"
+        node = node[key]

@@ -99,7 +99,8 @@ def test_config_maps_carry_the_label_the_grafana_sidecar_loads():
     assert {sidecar["label"]: sidecar["labelValue"]} == d.SIDECAR_LABEL
     rec = run_stack("prod")
     release = next(r for r in rec.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == CHART)
-    assert "sidecar" not in release.inputs["values"]["grafana"]  # the chart's defaults stand
+    # the chart's defaults stand, but for the sidecars' requests
+    assert set(release.inputs["values"]["grafana"].get("sidecar", {})) <= {"resources"}
     (component,) = rec.of_type(TYPE)
     for key, res in {k.removeprefix("dashboard-"): r for k, r in dashboard_maps(rec).items()}.items():
         assert res.inputs["metadata"]["labels"] == d.SIDECAR_LABEL

@@ -110,7 +110,7 @@ def test_dev_lists_each_workload_with_where_its_numbers_come_from(dev):
     w = by_name(dev)
     karpenter = w["Karpenter controller"]
     assert (karpenter["placement"], karpenter["replicas"], karpenter["cpu"], karpenter["memoryMiB"]) == \
-        ("pinned", 2, 250, 512.0)
+        ("pinned", 1, 250, 512.0)
     assert karpenter["requestsFrom"].startswith("Helm release dev-karpenter-controller")
     # Prometheus: the program's 250m/1Gi plus the operator's config-reloader sidecar (10m/50Mi)
     assert (w["Prometheus"]["cpu"], w["Prometheus"]["memoryMiB"]) == (260, 1074.0)
@@ -122,8 +122,24 @@ def test_dev_lists_each_workload_with_where_its_numbers_come_from(dev):
     daemonsets = {n for n, r in w.items() if r["replicas"] is None}
     assert daemonsets == {"Fluent Bit", "Istio CNI node agent", "node-exporter", "VPC CNI (aws-node)", "kube-proxy",
                           "EKS Pod Identity agent", "EBS CSI node"}
-    # not on the system nodes: the gateway, Grafana and kube-state-metrics tolerate nothing
-    assert not {"istio gateway", "Grafana", "kube-state-metrics"} & set(w)
+    # dev shares its system nodes (cluster.sharedSystemNodes): the gateway, Grafana with its two sidecars and
+    # kube-state-metrics count there, with the program's requests
+    assert (w["Istio ingress gateway"]["placement"], w["Istio ingress gateway"]["replicas"]) == ("tolerates", 2)
+    assert (w["Grafana"]["cpu"], w["Grafana"]["memoryMiB"]) == (100 + 2 * 50, 128.0 + 2 * 50)
+    assert w["Grafana"]["requestsFrom"] == "Helm release dev-monitoring-release: grafana.resources"
+    assert (w["kube-state-metrics"]["cpu"], w["kube-state-metrics"]["memoryMiB"]) == (10, 32.0)
+
+
+def test_without_shared_system_nodes_the_gateway_grafana_and_kube_state_metrics_run_elsewhere():
+    stack, overrides = VARIANTS["staging"]
+    rec = run_stack(stack, overrides=overrides)
+    elsewhere: list[str] = []
+    on_system = {w["name"] for w in capacity.workloads(rec, elsewhere=elsewhere)}
+    assert sorted(elsewhere) == ["Grafana", "Istio ingress gateway", "kube-state-metrics"]
+    assert not on_system & set(elsewhere)
+    dev_elsewhere: list[str] = []
+    capacity.workloads(run_stack("dev"), elsewhere=dev_elsewhere)
+    assert dev_elsewhere == []
 
 
 def test_prod_rules_that_need_distinct_nodes_and_zones(prod):

@@ -126,3 +126,16 @@ def test_a_region_without_a_multiplier_is_priced_at_the_base_region_with_a_warni
 
 def test_kind_costs_nothing():
     assert cost.estimate(settings_of("local"), run_stack("local"))["fixedMonthly"] == 0.0
+
+
+def test_the_karpenter_line_names_the_platform_pods_that_keep_a_node_up():
+    # staging: the gateway, Grafana and kube-state-metrics don't tolerate the system taint, so a Karpenter node
+    # runs even with no workload (the line says so; it is not in the fixed total)
+    staging = next(v for v in estimate("staging")["variable"] if v["item"] == "Karpenter pool general-purpose")
+    assert "Grafana, Istio ingress gateway, kube-state-metrics rule out" in staging["assumption"]
+    # dev shares its system nodes with them (cluster.sharedSystemNodes): an idle dev cluster runs no Karpenter node
+    dev = next(v for v in estimate("dev")["variable"] if v["item"] == "Karpenter pool general-purpose")
+    assert dev["assumption"].startswith("0 with no pending pods")
+    unshared = estimate("dev", {"eks-platform:cluster": {"sharedSystemNodes": False}})
+    line = next(v for v in unshared["variable"] if v["item"] == "Karpenter pool general-purpose")
+    assert "rule out" in line["assumption"]
