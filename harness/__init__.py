@@ -6,7 +6,7 @@ parent, dependencies, provider and inputs. No cloud, no Docker, no Pulumi CLI.
 """
 
 from harness.mocks import ACCOUNT_ID, PlatformMocks, Recorded, Recording, run
-from harness.program import PROJECT_DIR, run_stack, stack_config, stack_names
+from harness.program import PROJECT_DIR, run_stack, stack_config, stack_names, stack_settings
 
 __all__ = [
     "ACCOUNT_ID",
@@ -18,4 +18,5 @@ __all__ = [
     "run_stack",
     "stack_config",
     "stack_names",
+    "stack_settings",
 ]

@@ -9,7 +9,7 @@ from typing import Any
 
 from harness import yamlio
 from harness.mocks import Recording, run
-from settings import decode_config_value
+from settings import Settings, decode_config_value, parse_settings
 from settings.base import OPAQUE_SECRET
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -84,6 +84,12 @@ def run_stack(stack: str, overrides: dict[str, Any] | None = None, preview: bool
 
 
 _CACHE: dict[str, Recording] = {}
+
+
+def stack_settings(stack: str, overrides: dict[str, Any] | None = None) -> Settings:
+    """The settings ``run_stack(stack, overrides)`` evaluates with, parsed without evaluating the program."""
+    raw = {**stack_config(stack), **(overrides or {})}
+    return parse_settings({k.removeprefix("eks-platform:"): v for k, v in raw.items()}, stack)
 
 
 def _evaluate(stack: str, overrides: dict[str, Any] | None, preview: bool, recording: Recording | None,

@@ -6,13 +6,15 @@ from __future__ import annotations
 import pytest
 
 from components.core.handle import SYSTEM_TOLERATIONS
-from harness import charts
+from harness import charts, stack_settings
 from harness.mocks import Recording
 from harness.urns import VARIANTS, evaluate
 
 POD_OWNERS = ("Deployment", "StatefulSet", "Job")  # DaemonSets run on whatever nodes there are
 NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
-KARPENTER_VARIANTS = [v for v in VARIANTS if evaluate(v).of_type(NODE_POOL)]
+# chosen from the settings: evaluating every variant at collection cost each pytest worker seconds
+KARPENTER_VARIANTS = [v for v, (stack, overrides) in VARIANTS.items()
+                      if (s := stack_settings(stack, overrides)).is_aws and s.autoscaling == "karpenter"]
 
 
 def tolerates_system_taint(pod: dict) -> bool:
@@ -42,6 +44,10 @@ def test_pods_for_karpenter_nodes_wait_for_the_node_pools(variant):
     late = [f"{release.name}: {what}" for release, what in needs_workload_nodes(rec)
             if not all(rec.waits_for(release, pool) for pool in pools)]
     assert late == []
+
+
+def test_the_variants_with_node_pools_are_the_karpenter_variants():
+    assert [v for v in VARIANTS if evaluate(v).of_type(NODE_POOL)] == KARPENTER_VARIANTS
 
 
 def test_the_gateway_and_grafana_are_among_them_unless_the_system_nodes_are_shared():

@@ -14,9 +14,8 @@ import functools
 
 import pytest
 
-from harness import Recorded, Recording, run_stack, stack_config, yamlio
+from harness import Recorded, Recording, run_stack, stack_settings, yamlio
 from harness.urns import VARIANTS
-from settings import parse_settings
 from tests.conftest import upstream
 from tools import capacity
 from tools.capacity import HOST, SPREAD, ZONE
@@ -24,14 +23,10 @@ from tools.capacity import HOST, SPREAD, ZONE
 AWS_VARIANTS = [v for v, (stack, _) in VARIANTS.items() if stack != "local"]
 
 
-def settings_of(stack: str, overrides: dict | None = None):
-    raw = {**stack_config(stack), **(overrides or {})}
-    return parse_settings({k.removeprefix("eks-platform:"): v for k, v in raw.items()}, stack)
-
 
 def report_of(variant: str) -> dict:
     stack, overrides = VARIANTS[variant]
-    return capacity.check(settings_of(stack, overrides), run_stack(stack, overrides=overrides))
+    return capacity.check(stack_settings(stack, overrides), run_stack(stack, overrides=overrides))
 
 
 def by_name(report: dict) -> dict[str, dict]:
@@ -162,7 +157,7 @@ def test_the_system_nodes_fit_what_is_pinned_there(variant):
 
 
 def test_kind_has_no_system_node_group():
-    report = capacity.check(settings_of("local"), run_stack("local"))
+    report = capacity.check(stack_settings("local"), run_stack("local"))
     assert report == {"applies": False, "note": "no tainted system node group (kind): controllers run on any node"}
 
 
@@ -177,10 +172,10 @@ def test_upstreams_one_cpu_karpenter_does_not_fit_staging():
             values["controller"]["resources"]["requests"]["cpu"] = "1"
             r = dataclasses.replace(r, inputs={**r.inputs, "values": values})
         raised.resources.append(r)
-    report = capacity.check(settings_of("staging"), raised)
+    report = capacity.check(stack_settings("staging"), raised)
     assert not report["fits"]
     assert "CPU requests are 115% of the system nodes' allocatable (limit 85%)" in report["problems"]
-    assert capacity.check(settings_of("staging"), staging)["fits"]
+    assert capacity.check(stack_settings("staging"), staging)["fits"]
 
 
 # --- the check on a hand-made recording --------------------------------------------------------------

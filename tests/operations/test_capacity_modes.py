@@ -16,8 +16,8 @@ import json
 
 import pytest
 
-from harness import Recorded, Recording, run_stack
-from tests.operations.test_capacity import SYSTEM, settings_of
+from harness import Recorded, Recording, run_stack, stack_settings
+from tests.operations.test_capacity import SYSTEM
 from tests.operations.test_capacity import _recording as capacity_recording
 from tools import capacity
 
@@ -136,7 +136,7 @@ def test_each_stack_reports_its_mode():
     staging's own recording with the add-on switched to prefix delegation (110 per node, the same memory);
     dev turns it on itself (cluster.prefixDelegation)."""
     staging = run_stack("staging")
-    settings = settings_of("staging")
+    settings = stack_settings("staging")
     report = capacity.check(settings, staging)
     assert report["cni"]["mode"] == "eni" and report["perNode"]["maxPods"] == 29
     assert report["cni"]["from"] == ("EKS add-on staging-addons-base-vpc-cni: env.ENABLE_PREFIX_DELEGATION not set "
@@ -152,5 +152,5 @@ def test_each_stack_reports_its_mode():
     assert (prefix["cni"]["mode"], prefix["perNode"]["maxPods"]) == ("prefix", 110)
     assert prefix["allocatable"]["pods"] == 110 * report["nodes"]
     assert prefix["allocatable"]["memoryMiB"] == report["allocatable"]["memoryMiB"]
-    dev = capacity.check(settings_of("dev"), run_stack("dev"))
+    dev = capacity.check(stack_settings("dev"), run_stack("dev"))
     assert (dev["cni"]["mode"], dev["perNode"]["maxPods"]) == ("prefix", 110)

@@ -6,19 +6,13 @@ import copy
 
 import pytest
 
-from harness import run_stack, stack_config
+from harness import run_stack, stack_settings
 from harness.urns import VARIANTS
-from settings import parse_settings
 from tools import cost
 
 
-def settings_of(stack: str, overrides: dict | None = None):
-    raw = {**stack_config(stack), **(overrides or {})}
-    return parse_settings({k.removeprefix("eks-platform:"): v for k, v in raw.items()}, stack)
-
-
 def estimate(stack: str, overrides: dict | None = None) -> dict:
-    return cost.estimate(settings_of(stack, overrides), run_stack(stack, overrides=overrides))
+    return cost.estimate(stack_settings(stack, overrides), run_stack(stack, overrides=overrides))
 
 
 def items(report: dict) -> dict[str, dict]:
@@ -116,7 +110,7 @@ def test_karpenter_on_fargate_is_a_fixed_line_with_fargate_sizes():
 def test_a_region_without_a_multiplier_is_priced_at_the_base_region_with_a_warning():
     table = copy.deepcopy(cost.load_prices())
     table["regions"]["eu-west-1"] = {"multiplier": 1.1, "source": "test", "date": "2026"}
-    s = settings_of("dev")
+    s = stack_settings("dev")
     rec = run_stack("dev")
     scaled = cost.estimate(s.model_copy(update={"region": "eu-west-1"}), rec, table)
     assert scaled["fixedMonthly"] == pytest.approx(cost.estimate(s, rec)["fixedMonthly"] * 1.1, abs=0.2)
@@ -125,7 +119,7 @@ def test_a_region_without_a_multiplier_is_priced_at_the_base_region_with_a_warni
 
 
 def test_kind_costs_nothing():
-    assert cost.estimate(settings_of("local"), run_stack("local"))["fixedMonthly"] == 0.0
+    assert cost.estimate(stack_settings("local"), run_stack("local"))["fixedMonthly"] == 0.0
 
 
 def test_the_karpenter_line_names_the_platform_pods_that_keep_a_node_up():

@@ -4,6 +4,7 @@ controllers tagged, deletes nothing without --delete, and deletes only that with
 from __future__ import annotations
 
 import boto3
+import botocore.session
 import pytest
 from moto import mock_aws
 
@@ -13,13 +14,20 @@ CLUSTER, OTHER, REGION = "eks-platform-dev", "someone-else", "us-east-1"
 AMI = "ami-12c6146b"  # one of moto's built-in images
 
 
+@pytest.fixture(scope="module")
+def botocore_session():
+    # one botocore session for the module: it parses each service's model once (a new session per test
+    # parsed them again for every client, a third of this file's time); moto's state is still per test
+    return botocore.session.get_session()
+
+
 @pytest.fixture
-def aws(monkeypatch):
+def aws(monkeypatch, botocore_session):
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                        "AWS_DEFAULT_REGION": REGION}.items():
         monkeypatch.setenv(key, value)
     with mock_aws():
-        yield boto3.session.Session(region_name=REGION)
+        yield boto3.session.Session(botocore_session=botocore_session, region_name=REGION)
 
 
 def _tag(**tags: str) -> list[dict[str, str]]:
