@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import runpy
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -86,10 +87,12 @@ def run_stack(stack: str, overrides: dict[str, Any] | None = None, preview: bool
 _CACHE: dict[str, Recording] = {}
 
 
-def stack_settings(stack: str, overrides: dict[str, Any] | None = None) -> Settings:
-    """The settings ``run_stack(stack, overrides)`` evaluates with, parsed without evaluating the program."""
+def stack_settings(stack: str, overrides: dict[str, Any] | None = None, secrets: Iterable[str] = ()) -> Settings:
+    """The settings ``run_stack(stack, overrides)`` evaluates with, parsed without evaluating the program;
+    ``secrets`` are full config keys held as secrets."""
     raw = {**stack_config(stack), **(overrides or {})}
-    return parse_settings({k.removeprefix("eks-platform:"): v for k, v in raw.items()}, stack)
+    return parse_settings({k.removeprefix("eks-platform:"): v for k, v in raw.items()}, stack,
+                          frozenset(k.removeprefix("eks-platform:") for k in secrets))
 
 
 def _evaluate(stack: str, overrides: dict[str, Any] | None, preview: bool, recording: Recording | None,

@@ -23,19 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import versions
-from harness import Recording, run_stack, stack_config, stack_names
+from harness import Recording, run_stack, stack_names, stack_settings
 from harness.program import pulumi_config_json, secret_keys
-from settings import ConfigError, Settings, applies, parse_settings
+from settings import ConfigError, Settings, applies
 from tools import capacity, cost, deploy_time, destroy_report
-
-
-def _short(key: str) -> str:
-    return key.split(":", 1)[1] if key.startswith("eks-platform:") else key
-
-
-def _raw(stack: str, plaintext: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {_short(k): v for k, v in {**stack_config(stack), **(plaintext or {})}.items()}
-
 
 # how far ahead `make plan` warns that a stack's minor leaves EKS standard support (issue 20: 90 days)
 SUPPORT_WARNING_DAYS = 90
@@ -229,7 +220,7 @@ def build_plan(stack: str, config_json: str | None = None) -> dict[str, Any]:
     --show-secrets --json``) gives the secrets' plaintext, so their shapes are checked too."""
     plaintext, secrets = pulumi_config_json(config_json) if config_json is not None else (None, [])
     secret = sorted({*secret_keys(stack), *secrets})
-    settings = parse_settings(_raw(stack, plaintext), stack, frozenset(_short(k) for k in secret))
+    settings = stack_settings(stack, plaintext, secret)
     started = time.perf_counter()
     rec = run_stack(stack, overrides=plaintext, secrets=tuple(secrets))
     elapsed = time.perf_counter() - started

@@ -18,8 +18,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from harness import run_stack, stack_names
-from settings import ConfigError, Settings, parse_settings
+from harness import run_stack, stack_names, stack_settings
+from settings import ConfigError, Settings
 from tools import plan as plan_tool
 
 PROJECT = "eks-platform"
@@ -63,7 +63,7 @@ def diff(a: str, b: str) -> dict[str, Any]:
     for stack in (a, b):
         if stack not in stack_names():
             raise KeyError(stack)
-    sa, sb = (parse_settings(plan_tool._raw(s), s) for s in (a, b))
+    sa, sb = (stack_settings(s) for s in (a, b))
     ra, rb = run_stack(a), run_stack(b)
     count_a = Counter(r.type for r in ra if r.custom)
     count_b = Counter(r.type for r in rb if r.custom)

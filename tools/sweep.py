@@ -34,8 +34,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from settings import parse_settings
-from tools.plan import _raw
+from harness import stack_settings
 
 LBC_TAG = "elbv2.k8s.aws/cluster"
 NODEPOOL_TAG = "karpenter.sh/nodepool"
@@ -170,7 +169,7 @@ def render(cluster: str, region: str, orphans: list[Orphan]) -> str:
 
 def _stack_target(stack: str) -> tuple[str, str]:
     """The cluster name and region of a stack, from its stack file (no AWS call)."""
-    settings = parse_settings(_raw(stack), stack)
+    settings = stack_settings(stack)
     if not settings.is_aws:
         raise SystemExit(f"stack {stack} is on kind: nothing in AWS to sweep")
     assert settings.region is not None  # required on the aws target

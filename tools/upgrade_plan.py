@@ -25,9 +25,9 @@ from typing import Any
 
 import versions
 from components.core import support
-from harness import Recording, charts, gitops, run_stack, stack_config, yamlio
+from harness import Recording, charts, gitops, run_stack, stack_settings, yamlio
 from harness.program import PROJECT_DIR
-from settings import Settings, parse_settings
+from settings import Settings
 
 DEPRECATED_APIS_FILE = PROJECT_DIR / "data" / "deprecated-apis.yaml"
 GITOPS_DIR = PROJECT_DIR / "gitops"
@@ -57,14 +57,6 @@ class Finding:
     status: str   # "removed" or "deprecated"
     since: str
     use: str
-
-
-def _raw(stack: str) -> dict[str, Any]:
-    return {k.split(":", 1)[1] if k.startswith("eks-platform:") else k: v for k, v in stack_config(stack).items()}
-
-
-def stack_settings(stack: str) -> Settings:
-    return parse_settings(_raw(stack), stack)
 
 
 def target_key(s: Settings) -> tuple[str, str]:

@@ -14,8 +14,9 @@ import functools
 
 import pytest
 
-from harness import Recorded, Recording, run_stack, stack_settings, yamlio
+from harness import Recorded, Recording, charts, run_stack, stack_settings, yamlio
 from harness.urns import VARIANTS
+from settings.types import quantity
 from tests.conftest import upstream
 from tools import capacity
 from tools.capacity import HOST, SPREAD, ZONE
@@ -242,3 +243,23 @@ def test_pods_a_fargate_profile_selects_do_not_count():
     # staging-irsa-fargate: Karpenter's own profile (kube-system, app.kubernetes.io/name=karpenter)
     names = set(by_name(report_of("staging-irsa-fargate")))
     assert "Karpenter controller" not in names and "CoreDNS" in names
+
+
+@pytest.mark.parametrize(("row", "kind", "name"), [
+    ("Istio ingress gateway", "Deployment", "istio-ingressgateway"),
+    ("Grafana", "Deployment", "monitoring-grafana"),
+    ("kube-state-metrics", "Deployment", "monitoring-kube-state-metrics"),
+])
+def test_the_shared_pods_rows_are_what_their_charts_render_at_the_pin(dev, row, kind, name):
+    # the value paths in tools/capacity.py SPECS, held against the pods the pinned charts render from dev's values
+    w = by_name(dev)[row]
+    (obj,) = [o for release in charts.releases(run_stack("dev")) for o in charts.render_release(release)
+              if o.get("kind") == kind and o["metadata"]["name"] == name]
+    pod = obj["spec"]["template"]["spec"]
+    requests = [(c.get("resources") or {}).get("requests") or {} for c in pod["containers"]]
+    assert w["cpu"] == sum(int(quantity(r.get("cpu", "0")) * 1000) for r in requests)
+    assert w["memoryMiB"] == sum(float(quantity(r.get("memory", "0")) / capacity.MIB) for r in requests)
+    assert {"key": "CriticalAddonsOnly", "operator": "Exists"} in (pod.get("tolerations") or [])
+    hpa = [o for release in charts.releases(run_stack("dev")) for o in charts.render_release(release)
+           if o.get("kind") == "HorizontalPodAutoscaler" and o["spec"]["scaleTargetRef"]["name"] == name]
+    assert w["replicas"] == (hpa[0]["spec"]["minReplicas"] if hpa else obj["spec"].get("replicas", 1))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from harness import yamlio
+from harness import program, yamlio
 from tools import plan
 
 
@@ -35,8 +35,9 @@ def test_plan_of_the_kind_stack(capsys):
 
 
 def test_plan_reports_bad_config_without_traceback(capsys, monkeypatch):
-    monkeypatch.setattr(plan, "stack_config", lambda stack: {"aws:region": "us-east-1",
-                                                             "eks-platform:network": {"azCount": 1}})
+    # the stack file the plan reads (through harness.stack_settings)
+    monkeypatch.setattr(program, "stack_config", lambda stack: {"aws:region": "us-east-1",
+                                                                "eks-platform:network": {"azCount": 1}})
     assert plan.main(["--stack", "dev"]) == 2
     assert "eks-platform:network.azCount" in capsys.readouterr().err
 

@@ -182,6 +182,8 @@ NO_EFFECT = [
     ("dev", {"network": {"existing": {"vpcId": "vpc-0123456789abcdef0", "privateSubnetIds": [
         "subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb"]}, "natInstanceType": "t4g.nano"}},
      "network.natInstanceType"),
+    ("dev", {"traffic": {"istio": {"enabled": False}}, "observability": {"metrics": {"enabled": False}},
+             "cluster": {"sharedSystemNodes": True}}, "cluster.sharedSystemNodes"),
     ("local", {"tags": {"team": "platform"}}, "tags"),
     ("local", {"traffic": {"istio": {"gatewayScheme": "internal"}}}, "traffic.istio.gatewayScheme"),
     ("dev", {"traffic": {"istio": {"gatewayScheme": "internal"}}}, "traffic.istio.gatewayScheme"),
